@@ -1,0 +1,224 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ext4pack/ext4pack/ext4w"
+	"github.com/ext4pack/ext4pack/tarflat"
+)
+
+// imageFlags are the flags image and make-bundle share.
+func imageFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "rootfs-tar", Usage: "the rootfs tar (plain, gzip or zstd); - reads standard input"},
+		&cli.StringFlag{Name: "size", Usage: "image size: bytes, or with K/M/G/T (KiB.. powers of 1024) or KB/MB/GB/TB (powers of 1000); default: 1.5x the content, at least 64 MiB"},
+		&cli.Uint64Flag{Name: "inodes", Usage: "inode count (default: 1.5x the entries, at least one per 16 KiB)"},
+		&cli.StringFlag{Name: "label", Usage: "volume label, at most 16 bytes"},
+		&cli.StringFlag{Name: "uuid", Usage: "filesystem UUID (default: derived from the input, so equal input gives an equal image)"},
+	}
+}
+
+func imageCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "image",
+		Usage:     "write an ext4 image from a rootfs tar",
+		UsageText: "ext4pack image --rootfs-tar FILE|- --out IMAGE [--size SIZE] [--inodes N] [--label L] [--uuid U]",
+		Description: `Example:
+   docker export $(docker create debian:bookworm) | ext4pack image --rootfs-tar - --out rootfs.ext4`,
+		Flags: append(imageFlags(),
+			&cli.StringFlag{Name: "out", Usage: "the image file to write"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("image takes no arguments, got %q", c.Args().Slice())
+			}
+			out := c.String("out")
+			if out == "" {
+				return usagef("image needs --out IMAGE")
+			}
+			opts, err := writerOptions(c)
+			if err != nil {
+				return err
+			}
+			_, err = buildImage(c, out, opts)
+			return err
+		},
+	}
+}
+
+// writerOptions turns the shared flags into ext4w options.
+func writerOptions(c *cli.Context) ([]ext4w.Option, error) {
+	if c.String("rootfs-tar") == "" {
+		return nil, usagef("--rootfs-tar FILE|- is required")
+	}
+	var opts []ext4w.Option
+	salt := []string{"ext4pack " + version}
+	if s := c.String("size"); s != "" {
+		n, err := parseSize(s)
+		if err != nil {
+			return nil, usagef("--size %q: %v", s, err)
+		}
+		if n < ext4w.MinSize {
+			return nil, usagef("--size %q: the minimum is 64 MiB", s)
+		}
+		if n > ext4w.MaxSize {
+			return nil, usagef("--size %q: the maximum is 16 TiB", s)
+		}
+		opts = append(opts, ext4w.WithSize(n))
+	}
+	if c.IsSet("inodes") {
+		n := c.Uint64("inodes")
+		if n == 0 || n >= 1<<32 {
+			return nil, usagef("--inodes %d: out of range 1..%d", n, uint64(1<<32-1))
+		}
+		opts = append(opts, ext4w.WithInodes(n))
+	}
+	if l := c.String("label"); l != "" {
+		if len(l) > 16 {
+			return nil, usagef("--label %q is %d bytes, the limit is 16", l, len(l))
+		}
+		opts = append(opts, ext4w.WithLabel(l))
+	}
+	if u := c.String("uuid"); u != "" {
+		b, err := parseUUID(u)
+		if err != nil {
+			return nil, usagef("--uuid %q: %v", u, err)
+		}
+		opts = append(opts, ext4w.WithUUID(b))
+	}
+	if s, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok && s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return nil, usagef("SOURCE_DATE_EPOCH=%q is not a non-negative number of seconds", s)
+		}
+		t := time.Unix(n, 0)
+		opts = append(opts, ext4w.WithDefaultTime(t), ext4w.WithSuperblockTime(t))
+		salt = append(salt, "epoch="+s)
+	}
+	for _, f := range []string{"size", "inodes", "label"} {
+		salt = append(salt, f+"="+c.String(f))
+	}
+	opts = append(opts, ext4w.WithSalt([]byte(strings.Join(salt, "\x00"))))
+	opts = append(opts, ext4w.WithWarn(func(m string) { fmt.Fprintf(c.App.ErrWriter, "ext4pack: warning: %s\n", m) }))
+	return opts, nil
+}
+
+// openInput opens --rootfs-tar.
+func openInput(name string) (io.ReadCloser, error) {
+	if name == "-" {
+		return io.NopCloser(os.Stdin), nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("rootfs tar: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("rootfs tar: %w", err)
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("rootfs tar %s is a directory", name)
+	}
+	return f, nil
+}
+
+// buildImage streams the tar into a new image at out.
+func buildImage(c *cli.Context, out string, opts []ext4w.Option) (tarflat.Stats, error) {
+	in, err := openInput(c.String("rootfs-tar"))
+	if err != nil {
+		return tarflat.Stats{}, err
+	}
+	defer in.Close()
+	warn := func(m string) { fmt.Fprintf(c.App.ErrWriter, "ext4pack: warning: %s\n", m) }
+	r, err := tarflat.NewReader(in, warn)
+	if err != nil {
+		return tarflat.Stats{}, err
+	}
+	defer r.Close()
+	f, err := createTemp(out)
+	if err != nil {
+		return tarflat.Stats{}, err
+	}
+	w, err := ext4w.NewWriter(f, opts...)
+	if err != nil {
+		discard(f)
+		return tarflat.Stats{}, err
+	}
+	st, err := tarflat.Copy(w, r)
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		discard(f)
+		return st, describe(err, out)
+	}
+	return st, commit(f, out)
+}
+
+// describe adds what a user needs to an error: the output path for a
+// full disk.
+func describe(err error, out string) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("no space left on the device writing %s: %w", out, err)
+	}
+	return err
+}
+
+// parseSize reads SPEC's sizes: bytes, K/M/G/T and KiB/MiB/GiB/TiB as
+// powers of 1024, KB/MB/GB/TB as powers of 1000, fractions allowed. The
+// result is rounded up to a whole 4 KiB block.
+func parseSize(s string) (int64, error) {
+	num := strings.TrimRightFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	unit := s[len(num):]
+	mult := map[string]float64{
+		"": 1, "B": 1,
+		"K": 1 << 10, "KiB": 1 << 10, "KB": 1e3,
+		"M": 1 << 20, "MiB": 1 << 20, "MB": 1e6,
+		"G": 1 << 30, "GiB": 1 << 30, "GB": 1e9,
+		"T": 1 << 40, "TiB": 1 << 40, "TB": 1e12,
+	}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("unknown unit %q (use K, M, G, T, KiB.., or KB, MB, GB, TB)", unit)
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q is not a size", s)
+	}
+	b := v * mult
+	if b > float64(ext4w.MaxSize) {
+		return 0, fmt.Errorf("%s is more than the 16 TiB maximum", s)
+	}
+	n := int64(b)
+	if float64(n) < b {
+		n++
+	}
+	return (n + 4095) / 4096 * 4096, nil
+}
+
+// parseUUID reads a UUID in its usual 8-4-4-4-12 hex form.
+func parseUUID(s string) ([16]byte, error) {
+	var u [16]byte
+	h := strings.ReplaceAll(s, "-", "")
+	if len(h) != 32 || len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, errors.New("not in the 8-4-4-4-12 hex form")
+	}
+	for i := range u {
+		v, err := strconv.ParseUint(h[2*i:2*i+2], 16, 8)
+		if err != nil {
+			return u, errors.New("not hex")
+		}
+		u[i] = byte(v)
+	}
+	return u, nil
+}
