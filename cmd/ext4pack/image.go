@@ -41,13 +41,13 @@ func imageCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("image takes no arguments, got %q", c.Args().Slice())
 			}
-			out := c.String("out")
-			if out == "" {
-				return usagef("image needs --out IMAGE")
-			}
 			opts, err := writerOptions(c)
 			if err != nil {
 				return err
+			}
+			out := c.String("out")
+			if out == "" {
+				return usagef("image needs --out IMAGE")
 			}
 			_, err = buildImage(c, out, opts)
 			return err

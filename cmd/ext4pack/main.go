@@ -49,6 +49,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		HideHelpCommand: true,
 	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = app.OnUsageError
+	}
 	return app
 }
 
