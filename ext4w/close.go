@@ -287,7 +287,10 @@ func (w *Writer) size(cs *closeState) error {
 	if w.fixed == nil {
 		cs.geo = w.fitGeometry(cs, 1.5, max(cs.geo.blocks, w.data.next))
 	} else {
-		cs.geo = newGeometry(w.fixed.blocks, w.inodeTarget(w.fixed.blocks, cs.entries))
+		// The inode count follows the size asked for, before a short last
+		// group is dropped, as mke2fs counts it.
+		asked := uint64(w.opt.size / blockSize)
+		cs.geo = newGeometry(asked, w.inodeTarget(asked, cs.entries))
 		if w.counting() {
 			return w.sizeError(w.fitGeometry(cs, 1, 0))
 		}
@@ -310,9 +313,15 @@ func (w *Writer) fitGeometry(cs *closeState, factor float64, minBlocks uint64) g
 	meta := w.metaBlocks(cs)
 	blocks := max(uint64(MinSize/blockSize), ceilDiv(minBlocks, mib)*mib)
 	for {
-		g := newGeometry(blocks, w.inodeTarget(blocks, cs.entries))
+		target := w.inodeTarget(blocks, cs.entries)
+		g := newGeometry(blocks, target)
 		if g.blocks < blocks { // a short last group was dropped: grow
 			blocks = ceilDiv(blocks+1, mib) * mib
+			continue
+		}
+		if g.groups*g.inodesPer < target {
+			// A group holds at most 32768 inodes: more groups.
+			blocks = ceilDiv(target, blocksPerGroup) * blocksPerGroup
 			continue
 		}
 		want := ceilDiv(uint64(float64(data+meta+g.fixedOverhead())*factor), mib) * mib

@@ -65,16 +65,15 @@ type SizeError struct {
 	HaveBytes   int64  // the size that was asked for
 	NeedInodes  uint64 // the inodes the content needs
 	HaveInodes  uint64 // the inodes that were asked for
-	FirstFailed string // the first entry that did not fit
+	FirstFailed string // the first entry that did not fit (ErrNoSpace)
 }
 
 func (e *SizeError) Error() string {
 	const mib = 1 << 20
 	if errors.Is(e.Err, ErrTooManyInodes) {
-		return fmt.Sprintf("ext4w: the content needs at least %d inodes, the image has %d (first entry that did not fit: %s)",
-			e.NeedInodes, e.HaveInodes, e.FirstFailed)
+		return fmt.Sprintf("ext4w: not enough inodes: the content needs at least %d, the image has %d", e.NeedInodes, e.HaveInodes)
 	}
-	return fmt.Sprintf("ext4w: no space left: the content needs at least %d MiB, the image has %d MiB (first entry that did not fit: %s)",
+	return fmt.Sprintf("ext4w: no space left: the content needs at least %d MiB, the image has %d MiB (the first entry that did not fit: %s)",
 		(e.NeedBytes+mib-1)/mib, e.HaveBytes/mib, e.FirstFailed)
 }
 

@@ -66,6 +66,11 @@ func parseXattrs(m map[string][]byte) ([]xattr, error) {
 			return nil, err
 		}
 		x.value = append([]byte(nil), v...)
+		if x.index == xattrIndexACLAccess || x.index == xattrIndexACLDefault {
+			if x.value, err = aclToDisk(v); err != nil {
+				return nil, fmt.Errorf("xattr %q: %w", full, err)
+			}
+		}
 		if xattrBlockHdrSize+x.entrySize()+4+x.valueSize() > blockSize {
 			return nil, fmt.Errorf("%w: xattr %q is %d bytes, more than one block holds", ErrInvalid, full, len(v))
 		}

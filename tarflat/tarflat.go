@@ -186,24 +186,22 @@ func (r *Reader) Next() (*Entry, error) {
 }
 
 // Clean applies SPEC's name rules: a leading "./" or "/" and a trailing
-// "/" go; "." is the root; a name that climbs out of the root is an error.
+// "/" go; "." is the root; a name that still climbs out of the root once
+// cleaned ("../x", "a/../../x") is an error.
 func Clean(name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return "", errors.New("the name holds a NUL byte")
 	}
 	for _, c := range strings.Split(name, "/") {
-		if c == ".." {
-			return "", errors.New(`the name climbs out of the root with ".."`)
-		}
 		if len(c) > MaxNameComponent {
 			return "", fmt.Errorf("a name component is %d bytes, the limit is %d", len(c), MaxNameComponent)
 		}
 	}
-	p := path.Clean("/" + name)
-	if p == "/" {
-		return ".", nil
+	p := path.Clean(strings.TrimLeft(name, "/"))
+	if p == ".." || strings.HasPrefix(p, "../") {
+		return "", errors.New(`the name climbs out of the root with ".."`)
 	}
-	return p[1:], nil
+	return p, nil
 }
 
 const whiteoutPrefix = ".wh."
@@ -316,6 +314,25 @@ func xattrs(h *tar.Header) (map[string][]byte, error) {
 				return nil, fmt.Errorf("PAX record %q: the value is not base64: %v", k, err)
 			}
 			set(name, val)
+		}
+	}
+	// GNU tar writes ACLs twice: as text that names users by name, and as
+	// the binary xattr. The binary one wins; the text (star writes ids in
+	// it) is used only when it is alone.
+	for _, kind := range []string{"access", "default"} {
+		text, ok := h.PAXRecords["SCHILY.acl."+kind]
+		name := "system.posix_acl_" + kind
+		if _, have := out[name]; !ok || have {
+			continue
+		}
+		es, err := parseACLText(text)
+		if err != nil {
+			return nil, fmt.Errorf("PAX record %q: %v", "SCHILY.acl."+kind, err)
+		}
+		if len(es) > 3 || kind == "default" {
+			// An access ACL of just owner, group and other is the mode
+			// itself; the kernel stores none for it, and neither do we.
+			set(name, ext4w.EncodeACLXattr(es))
 		}
 	}
 	return out, nil
