@@ -475,7 +475,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 		}
 		return 0, entryErr("write", name, ErrWriteTooLong)
 	}
-	w.sum.Write(p)
 	total := len(p)
 	for len(p) > 0 {
 		k := min(len(p), fileBufSize-len(w.fbuf))
@@ -510,14 +509,23 @@ func (w *Writer) placeFileData(last bool) error {
 	n := &w.nodes[w.cur]
 	for i := 0; i < len(b); {
 		if bytes.Equal(b[i:i+blockSize], zeroBlock[:]) {
-			i += blockSize
-			w.curBlock++
+			j := i + blockSize
+			for j < len(b) && bytes.Equal(b[j:j+blockSize], zeroBlock[:]) {
+				j += blockSize
+			}
+			// The identity hash counts holes instead of hashing their
+			// zeros, so huge sparse files cost little.
+			w.hashU64(0, uint64(j-i))
+			w.curBlock += uint64((j - i) / blockSize)
+			i = j
 			continue
 		}
 		j := i + blockSize
 		for j < len(b) && !bytes.Equal(b[j:j+blockSize], zeroBlock[:]) {
 			j += blockSize
 		}
+		w.hashU64(1, uint64(j-i))
+		w.sum.Write(b[i:j])
 		if err := w.placeRun(n, b[i:j]); err != nil {
 			return err
 		}
