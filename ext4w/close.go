@@ -56,10 +56,12 @@ func (w *Writer) Close() error {
 		return err
 	}
 	w.closed = true
-	if err := w.data.flush(); err != nil {
+	err := w.data.wait()
+	w.data.stop()
+	if err != nil {
 		return w.fail(err)
 	}
-	err := w.finish()
+	err = w.finish()
 	if err != nil {
 		w.err = err
 	}
@@ -159,6 +161,7 @@ func (w *Writer) identity(cs *closeState) {
 	w.hashString("options")
 	w.hashU64(uint64(w.opt.size), w.opt.inodes, uint64(w.opt.sbTime))
 	w.hashString(w.opt.label)
+	w.sum.Write(w.data.sum.Sum(nil))
 	sum := w.sum.Sum(nil)
 	if w.opt.uuid != nil {
 		cs.uuid = *w.opt.uuid

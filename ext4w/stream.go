@@ -1,7 +1,11 @@
 package ext4w
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 )
 
@@ -10,7 +14,10 @@ type span struct{ start, end uint64 }
 
 // stream hands out data blocks in address order, stepping over the
 // regions that superblock and GDT backups will take, and batches the
-// writes of consecutive blocks into large sequential WriteAt calls.
+// writes of consecutive blocks into large sequential WriteAt calls. A
+// background goroutine hashes and writes each full batch while the
+// caller fills the next, so the tar's parsing, the content hash and the
+// writes use two cores.
 type stream struct {
 	out io.WriterAt
 	// region is the number of blocks reserved at the start of each backup
@@ -22,9 +29,80 @@ type stream struct {
 
 	buf      []byte // pending data for blocks from bufStart on
 	bufStart uint64
+
+	// The background writer: batches go out on jobs, empty buffers come
+	// back on free. sum digests every data byte in write order: each
+	// batch's crc32c (hardware-fast, where sha256 would cost as much as
+	// the rest of the run) with its place and length. It feeds only the
+	// default UUID, which needs to tell inputs apart, not resist
+	// attackers. sum belongs to the writer goroutine until wait returns.
+	jobs    chan streamJob
+	free    chan []byte
+	results chan error
+	sum     hash.Hash
+	err     error // the writer's first error, read after wait
+	started bool
 }
 
-const streamBufSize = 4 << 20
+type streamJob struct {
+	p       []byte
+	blk     uint64
+	barrier bool
+}
+
+const (
+	streamBufSize = 4 << 20
+	streamBufs    = 3 // one filling, one queued, one being written
+)
+
+func newStream(out io.WriterAt, region uint64) stream {
+	return stream{out: out, region: region, sum: sha256.New()}
+}
+
+func (s *stream) start() {
+	s.started = true
+	s.jobs = make(chan streamJob, streamBufs)
+	s.free = make(chan []byte, streamBufs)
+	s.results = make(chan error, 1)
+	for i := 0; i < streamBufs-1; i++ {
+		s.free <- make([]byte, 0, streamBufSize)
+	}
+	s.buf = make([]byte, 0, streamBufSize)
+	go s.run()
+}
+
+// run is the writer goroutine. After an error it still drains the jobs,
+// so that the caller never blocks, and reports the error at the barrier.
+func (s *stream) run() {
+	var err error
+	for j := range s.jobs {
+		if j.barrier {
+			s.results <- err
+			err = nil
+			continue
+		}
+		if err == nil {
+			var rec [20]byte
+			binary.LittleEndian.PutUint64(rec[0:], j.blk)
+			binary.LittleEndian.PutUint64(rec[8:], uint64(len(j.p)))
+			binary.LittleEndian.PutUint32(rec[16:], crc32.Checksum(j.p, castagnoli))
+			s.sum.Write(rec[:])
+			err = writeBlocks(s.out, j.p, j.blk)
+		}
+		s.free <- j.p[:0]
+	}
+}
+
+func writeBlocks(out io.WriterAt, p []byte, blk uint64) error {
+	n, err := out.WriteAt(p, int64(blk)*blockSize)
+	if err == nil && n != len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return fmt.Errorf("ext4w: writing data at block %d: %w", blk, err)
+	}
+	return nil
+}
 
 // skipReserved moves next past a backup region it stands in.
 func (s *stream) skipReserved() {
@@ -63,42 +141,56 @@ func (s *stream) alloc(n uint64) (start, got uint64, ok bool) {
 }
 
 // write queues p (whole blocks, the last one zero-padded by the caller)
-// for block blk, flushing first when it does not continue the queue.
-func (s *stream) write(blk uint64, p []byte) error {
+// for block blk, handing the batch to the writer first when p does not
+// continue it.
+func (s *stream) write(blk uint64, p []byte) {
+	if !s.started {
+		s.start()
+	}
 	if len(s.buf) > 0 && s.bufStart+uint64(len(s.buf))/blockSize != blk {
-		if err := s.flush(); err != nil {
-			return err
+		s.flush()
+	}
+	for len(p) > 0 {
+		if len(s.buf) == 0 {
+			s.bufStart = blk
+		}
+		k := min(len(p), streamBufSize-len(s.buf))
+		s.buf = append(s.buf, p[:k]...)
+		p = p[k:]
+		blk += uint64(k / blockSize)
+		if len(s.buf) == streamBufSize {
+			s.flush()
 		}
 	}
-	if len(s.buf) == 0 {
-		s.bufStart = blk
-		if len(p) >= streamBufSize {
-			return s.writeAt(p, blk)
-		}
-	}
-	s.buf = append(s.buf, p...)
-	if len(s.buf) >= streamBufSize {
-		return s.flush()
-	}
-	return nil
 }
 
-func (s *stream) flush() error {
+// flush hands the pending batch to the writer goroutine.
+func (s *stream) flush() {
 	if len(s.buf) == 0 {
+		return
+	}
+	s.jobs <- streamJob{p: s.buf, blk: s.bufStart}
+	s.buf = <-s.free
+}
+
+// wait flushes and waits until every queued batch is on disk, and returns
+// the first write error.
+func (s *stream) wait() error {
+	if !s.started {
 		return nil
 	}
-	err := s.writeAt(s.buf, s.bufStart)
-	s.buf = s.buf[:0]
-	return err
+	s.flush()
+	s.jobs <- streamJob{barrier: true}
+	if err := <-s.results; err != nil && s.err == nil {
+		s.err = err
+	}
+	return s.err
 }
 
-func (s *stream) writeAt(p []byte, blk uint64) error {
-	n, err := s.out.WriteAt(p, int64(blk)*blockSize)
-	if err == nil && n != len(p) {
-		err = io.ErrShortWrite
+// stop ends the writer goroutine.
+func (s *stream) stop() {
+	if s.started {
+		close(s.jobs)
+		s.started = false
 	}
-	if err != nil {
-		return fmt.Errorf("ext4w: writing data at block %d: %w", blk, err)
-	}
-	return nil
 }

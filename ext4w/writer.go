@@ -71,7 +71,7 @@ func NewWriter(out Output, opts ...Option) (*Writer, error) {
 		}
 	}
 	w := &Writer{out: out, opt: o, sum: sha256.New()}
-	w.data = stream{out: out, region: worstBackupRegion, buf: make([]byte, 0, streamBufSize)}
+	w.data = newStream(out, worstBackupRegion)
 	if o.size != 0 {
 		blocks := uint64(o.size / blockSize)
 		g := newGeometry(blocks, w.inodeTarget(blocks, 0))
@@ -356,7 +356,7 @@ func (w *Writer) unlink(parent uint32, i int) error {
 func (w *Writer) release(id uint32) error {
 	n := &w.nodes[id]
 	if len(n.data) > 0 {
-		if err := w.data.flush(); err != nil {
+		if err := w.data.wait(); err != nil {
 			return w.fail(err)
 		}
 		for _, r := range n.data {
@@ -524,8 +524,7 @@ func (w *Writer) placeFileData(last bool) error {
 		for j < len(b) && !bytes.Equal(b[j:j+blockSize], zeroBlock[:]) {
 			j += blockSize
 		}
-		w.hashU64(1, uint64(j-i))
-		w.sum.Write(b[i:j])
+		w.hashU64(1, uint64(j-i)) // the bytes go to the stream's own hash
 		if err := w.placeRun(n, b[i:j]); err != nil {
 			return err
 		}
@@ -550,9 +549,7 @@ func (w *Writer) placeRun(n *inode, p []byte) error {
 			return nil
 		}
 		n.data = appendRun(n.data, uint32(w.curBlock), start, got)
-		if err := w.data.write(start, p[:got*blockSize]); err != nil {
-			return w.fail(err)
-		}
+		w.data.write(start, p[:got*blockSize])
 		p = p[got*blockSize:]
 		w.curBlock += got
 	}
@@ -572,9 +569,7 @@ func (w *Writer) placeBytes(rs *[]run, p []byte, name string) error {
 		return nil
 	}
 	*rs = appendRun(*rs, 0, start, got)
-	if err := w.data.write(start, buf); err != nil {
-		return w.fail(err)
-	}
+	w.data.write(start, buf)
 	return nil
 }
 
