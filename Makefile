@@ -2,11 +2,24 @@
 GO      ?= go
 BIN     := bin/ext4pack
 DEMO    := demo
+AGENTS  := agents/bin/banger-vsock-agent-x86_64 agents/bin/banger-vsock-agent-aarch64
+# The guest agents are built reproducibly: no cgo, no paths, no build id,
+# no VCS stamp, so bundles are byte-identical across machines.
+AGENT_FLAGS := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 
-.PHONY: build test bench demo vet clean
+.PHONY: build agents test bench demo vet clean
 
-build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/ext4pack
+# One self-contained binary that carries the vsock agent for both arches.
+build: agents
+	$(GO) build -trimpath -tags embedagents -o $(BIN) ./cmd/ext4pack
+
+agents: $(AGENTS)
+
+agents/bin/banger-vsock-agent-x86_64: $(wildcard agents/vsockagent/*.go) go.mod
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/vsockagent
+
+agents/bin/banger-vsock-agent-aarch64: $(wildcard agents/vsockagent/*.go) go.mod
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/vsockagent
 
 vet:
 	$(GO) vet ./...
@@ -31,4 +44,4 @@ demo: build
 	@if command -v e2fsck >/dev/null; then e2fsck -fn $(DEMO)/rootfs.ext4; else echo "(install e2fsprogs to have e2fsck check the image)"; fi
 
 clean:
-	rm -rf bin $(DEMO)
+	rm -rf bin agents/bin $(DEMO)

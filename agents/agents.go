@@ -1,0 +1,199 @@
+// Package agents lists the guest files that make-bundle puts into an image so
+// that it boots as a banger guest: the vsock agent, the network and first-boot
+// scripts, their systemd units and the links that enable them (SPEC.md, "Guest
+// files (agents), banger-compatible layout").
+//
+// The package does no I/O. Files returns plain data, and the caller writes it
+// through the ext4 writer, replacing what the tar had at those paths.
+package agents
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// DefaultVsockPort is the AF_VSOCK port the agent listens on when
+// Options.VsockPort is 0. It is also the agent's own --port default. Binding
+// a vsock port below 1024 needs CAP_NET_BIND_SERVICE, so this is the lowest
+// port that does not.
+const DefaultVsockPort = 1024
+
+// Arch names, as the manifest stores them.
+const (
+	ArchX86_64  = "x86_64"
+	ArchAarch64 = "aarch64"
+)
+
+// Guest paths, as SPEC.md's table gives them.
+const (
+	agentPath         = "/usr/local/bin/banger-vsock-agent"
+	networkScriptPath = "/usr/local/libexec/banger-network-bootstrap"
+	firstBootPath     = "/usr/local/libexec/banger-first-boot"
+	unitDir           = "/etc/systemd/system"
+	wantsDir          = unitDir + "/multi-user.target.wants"
+	modulesLoadPath   = "/etc/modules-load.d/banger-vsock.conf"
+	firstBootMarker   = "/var/lib/banger/first-boot-pending"
+	networkUnit       = "banger-network.service"
+	agentUnit         = "banger-vsock-agent.service"
+	firstBootUnit     = "banger-first-boot.service"
+)
+
+const (
+	// vsockPortTemplate stands for the port in the agent's unit file.
+	vsockPortTemplate = "@VSOCK_PORT@"
+	// maxVsockPort is the highest port a listener can ask for: 1<<32 - 1 is
+	// VMADDR_PORT_ANY, "any free port" (linux/vm_sockets.h).
+	maxVsockPort = 1<<32 - 2
+	// symlinkPermissions is what Linux gives every symlink.
+	symlinkPermissions = 0o777
+)
+
+// ErrNoAgents is returned by Files when the binary was built without the
+// embedded agents (see Embedded) and Options.AgentBin is nil.
+var ErrNoAgents = errors.New("agents: this ext4pack was built without the guest agents; " +
+	"build it with `make build`, or pass --agent-bin PATH (or --no-agents)")
+
+// FileType says what kind of entry a File is.
+type FileType uint8
+
+// File types.
+const (
+	TypeRegular FileType = iota + 1
+	TypeDir
+	TypeSymlink
+)
+
+// String returns "regular", "dir" or "symlink".
+func (t FileType) String() string {
+	switch t {
+	case TypeRegular:
+		return "regular"
+	case TypeDir:
+		return "dir"
+	case TypeSymlink:
+		return "symlink"
+	}
+	return "FileType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// File is one entry to write into the guest.
+type File struct {
+	Path   string // absolute and clean, e.g. "/usr/local/bin/banger-vsock-agent"
+	Type   FileType
+	Mode   uint32 // permission bits only: 0755, 0644; 0777 for a symlink
+	Uid    uint32
+	Gid    uint32
+	Data   []byte // contents of a regular file; the caller owns it
+	Target string // target of a symlink
+}
+
+// Options says which guest the files are for.
+type Options struct {
+	// Arch is the guest's architecture, ArchX86_64 or ArchAarch64. It has no
+	// default: the caller resolves aliases such as amd64 first.
+	Arch string
+
+	// Distro is the guest's os-release ID. The files are the same for every
+	// distro today; the field is here so that callers need not change when
+	// one needs its own variant.
+	Distro string
+
+	// AgentBin replaces the embedded agent. It must be a static Linux ELF
+	// executable for Arch. Nil means the embedded agent for Arch.
+	AgentBin []byte
+
+	// VsockPort is the port the agent listens on, written into its unit.
+	// 0 means DefaultVsockPort; the range is 1 to 4294967294.
+	VsockPort uint32
+}
+
+//go:embed guest
+var guest embed.FS
+
+// Files returns the guest files for opts, sorted by Path. All are owned by
+// 0:0. The caller replaces any entry the tar has at one of these paths, and
+// creates the missing parent directories that Parents lists.
+func Files(opts Options) ([]File, error) {
+	if opts.Arch != ArchX86_64 && opts.Arch != ArchAarch64 {
+		return nil, fmt.Errorf("agents: unknown arch %q (want %s or %s)", opts.Arch, ArchX86_64, ArchAarch64)
+	}
+	port := opts.VsockPort
+	if port == 0 {
+		port = DefaultVsockPort
+	}
+	if port > maxVsockPort {
+		return nil, fmt.Errorf("agents: vsock port %d is out of range (1 to %d)", port, uint32(maxVsockPort))
+	}
+	agent := opts.AgentBin
+	if agent == nil {
+		var err error
+		if agent, err = embeddedAgent(opts.Arch); err != nil {
+			return nil, err
+		}
+	} else {
+		agent = append([]byte(nil), agent...)
+	}
+	if err := CheckAgent(agent, opts.Arch); err != nil {
+		return nil, err
+	}
+
+	files := []File{
+		regular(agentPath, 0o755, agent),
+		regular(networkScriptPath, 0o755, asset("banger-network-bootstrap.sh")),
+		regular(firstBootPath, 0o755, asset("banger-first-boot.sh")),
+		regular(unitDir+"/"+networkUnit, 0o644, asset(networkUnit)),
+		regular(unitDir+"/"+agentUnit, 0o644,
+			[]byte(strings.ReplaceAll(string(asset(agentUnit)), vsockPortTemplate, strconv.FormatUint(uint64(port), 10)))),
+		regular(unitDir+"/"+firstBootUnit, 0o644, asset(firstBootUnit)),
+		regular(modulesLoadPath, 0o644, asset("banger-vsock.conf")),
+		regular(firstBootMarker, 0o644, []byte{}),
+	}
+	// Absolute targets, as `systemctl enable` writes them.
+	for _, unit := range []string{networkUnit, agentUnit, firstBootUnit} {
+		files = append(files, File{
+			Path:   wantsDir + "/" + unit,
+			Type:   TypeSymlink,
+			Mode:   symlinkPermissions,
+			Target: unitDir + "/" + unit,
+		})
+	}
+	slices.SortFunc(files, byFilePath)
+	return files, nil
+}
+
+// Parents returns the directories above files, root excluded, as root:root
+// 0755 directories sorted by Path, each once. The caller creates those the
+// tar does not have and leaves the others as they are.
+func Parents(files []File) []File {
+	seen := make(map[string]bool)
+	var dirs []File
+	for _, f := range files {
+		for dir := path.Dir(f.Path); dir != "/" && dir != "." && !seen[dir]; dir = path.Dir(dir) {
+			seen[dir] = true
+			dirs = append(dirs, File{Path: dir, Type: TypeDir, Mode: 0o755})
+		}
+	}
+	slices.SortFunc(dirs, byFilePath)
+	return dirs
+}
+
+func byFilePath(a, b File) int { return strings.Compare(a.Path, b.Path) }
+
+func regular(p string, mode uint32, data []byte) File {
+	return File{Path: p, Type: TypeRegular, Mode: mode, Data: data}
+}
+
+// asset returns a copy of an embedded guest file. The names are constants of
+// this package, so a missing one is a build mistake, not an input error.
+func asset(name string) []byte {
+	b, err := guest.ReadFile("guest/" + name)
+	if err != nil {
+		panic("agents: missing embedded guest file: " + err.Error())
+	}
+	return b
+}

@@ -1,0 +1,26 @@
+//go:build embedagents
+
+package agents
+
+import _ "embed"
+
+// The agents are built into bin/ by `make build` before ext4pack itself; see
+// the package comment of ./vsockagent for the exact commands.
+var (
+	//go:embed bin/banger-vsock-agent-x86_64
+	agentX86_64 string
+	//go:embed bin/banger-vsock-agent-aarch64
+	agentAarch64 string
+)
+
+// Embedded reports whether this binary carries the agents for both arches.
+const Embedded = true
+
+// embeddedAgent returns a copy of the embedded agent for arch, which Files
+// has already checked.
+func embeddedAgent(arch string) ([]byte, error) {
+	if arch == ArchAarch64 {
+		return []byte(agentAarch64), nil
+	}
+	return []byte(agentX86_64), nil
+}

@@ -1,0 +1,9 @@
+//go:build !embedagents
+
+package agents
+
+// Embedded reports whether this binary carries the agents for both arches.
+// A plain `go build` does not; `make build` does.
+const Embedded = false
+
+func embeddedAgent(string) ([]byte, error) { return nil, ErrNoAgents }
