@@ -613,3 +613,22 @@ func (w *Writer) endFile() error {
 // counting reports whether the Writer ran out of a fixed size and only
 // counts now.
 func (w *Writer) counting() bool { return w.firstFailed != "" }
+
+// Exists reports whether name exists in the image being written.
+func (w *Writer) Exists(name string) bool {
+	parts, err := splitName(name)
+	if err != nil {
+		return false
+	}
+	_, err = w.lookup(parts)
+	return err == nil
+}
+
+// NewestMtime is the newest mtime of the entries created so far (the zero
+// Time if none), the default time of entries the caller makes itself.
+func (w *Writer) NewestMtime() time.Time {
+	if !w.haveNewest {
+		return time.Time{}
+	}
+	return time.Unix(w.newest.sec, int64(w.newest.nsec)).UTC()
+}
