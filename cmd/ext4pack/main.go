@@ -40,6 +40,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
 			imageCommand(),
+			inspectCommand(),
 			versionCommand(),
 		},
 		// Errors are printed once, by main, with the right exit code.
