@@ -11,7 +11,7 @@ import (
 type discard struct{}
 
 func (discard) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
-func (discard) Truncate(int64) error                      { return nil }
+func (discard) Truncate(int64) error                     { return nil }
 
 var benchTime = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
