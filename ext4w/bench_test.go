@@ -99,13 +99,12 @@ func BenchmarkCRC32cBlock(b *testing.B) {
 
 func BenchmarkInodeMarshal(b *testing.B) {
 	n := inode{mode: sIFREG | 0o644, links: 1, size: 12345, ino: 12,
-		xattrs: []xattr{{index: xattrIndexSecurity, name: "capability", value: make([]byte, 20)}}}
-	n.inlineXattr = n.xattrs
+		ext: &inodeExt{xattrs: []xattr{{index: xattrIndexSecurity, name: "capability", value: make([]byte, 20)}}}}
 	buf := make([]byte, inodeSize)
 	var ib [60]byte
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		clear(buf)
-		n.marshal(buf, &ib, 0xdeadbeef)
+		n.marshal(buf, &ib, 0xdeadbeef, inodeFlagExtents, 8)
 	}
 }

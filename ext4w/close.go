@@ -95,12 +95,11 @@ func (w *Writer) finish() error {
 
 // makeLostFound adds /lost+found unless the content has one.
 func (w *Writer) makeLostFound(cs *closeState) {
-	root := w.nodes[1].dir
+	root := w.nodes.at(1).dir
 	if _, ok := root.lookup("lost+found"); ok {
 		return
 	}
-	id := uint32(len(w.nodes))
-	w.nodes = append(w.nodes, inode{mode: sIFDIR | 0o700, links: 2, dir: &dir{parent: 1}, defaultTime: true})
+	id := w.nodes.add(inode{mode: sIFDIR | 0o700, links: 2, dir: &dir{parent: 1}, defaultTime: true})
 	root.add("lost+found", id)
 	root.subdirs++
 	cs.lpf = id
@@ -114,9 +113,10 @@ func (w *Writer) resolveTimes() {
 	} else if w.haveNewest {
 		t = w.newest
 	}
-	for i := range w.nodes {
-		if w.nodes[i].defaultTime {
-			w.nodes[i].times = [4]timestamp{t, t, t, t}
+	times := encodeTimes(t)
+	for id := uint32(1); id < w.nodes.len(); id++ {
+		if n := w.nodes.at(id); n.defaultTime {
+			n.times = times
 		}
 	}
 }
@@ -127,13 +127,13 @@ func (w *Writer) resolveTimes() {
 func (w *Writer) renumber(cs *closeState) {
 	next := uint32(firstIno)
 	if cs.lpf != 0 {
-		w.nodes[cs.lpf].ino = next
+		w.nodes.at(cs.lpf).ino = next
 		next++
 	}
-	w.nodes[1].ino = inoRoot
-	for id := 2; id < len(w.nodes); id++ {
-		n := &w.nodes[id]
-		if n.mode == 0 || uint32(id) == cs.lpf {
+	w.nodes.at(1).ino = inoRoot
+	for id := uint32(2); id < w.nodes.len(); id++ {
+		n := w.nodes.at(id)
+		if n.mode == 0 || id == cs.lpf {
 			continue
 		}
 		n.ino = next
@@ -141,10 +141,10 @@ func (w *Writer) renumber(cs *closeState) {
 	}
 	cs.maxIno = next - 1
 	cs.byIno = make([]uint32, next)
-	for id := 1; id < len(w.nodes); id++ {
-		n := &w.nodes[id]
+	for id := uint32(1); id < w.nodes.len(); id++ {
+		n := w.nodes.at(id)
 		if n.mode != 0 {
-			cs.byIno[n.ino] = uint32(id)
+			cs.byIno[n.ino] = id
 			if id != 1 {
 				cs.entries++
 			}
@@ -187,13 +187,14 @@ func (w *Writer) identity(cs *closeState) {
 // dirEntries lists a directory's live names with final inode numbers.
 func (w *Writer) dirEntries(d *dir) []diskEnt {
 	out := make([]diskEnt, 0, d.live)
-	for _, e := range d.ents {
+	for i := range d.ents {
+		e := &d.ents[i]
 		if e.id == 0 {
 			continue
 		}
-		n := &w.nodes[e.id]
+		n := w.nodes.at(e.id)
 		_, ft := fileTypeOf(n.mode)
-		out = append(out, diskEnt{name: e.name, ino: n.ino, ft: ft})
+		out = append(out, diskEnt{name: e.name, ino: n.ino, ft: ft, hash: e.hash, ent: e})
 	}
 	return out
 }
@@ -220,8 +221,8 @@ func fileTypeOf(mode uint16) (uint16, uint8) {
 
 // buildDir lays out directory id's blocks with checksums.
 func (w *Writer) buildDir(cs *closeState, id uint32) (blocks [][]byte, indexed bool) {
-	n := &w.nodes[id]
-	parent := w.nodes[n.dir.parent].ino
+	n := w.nodes.at(id)
+	parent := w.nodes.at(n.dir.parent).ino
 	ents := w.dirEntries(n.dir)
 	seed := inodeSeed(cs.seed, n.ino, 0)
 	if id == cs.lpf {
@@ -235,10 +236,10 @@ func (w *Writer) buildDir(cs *closeState, id uint32) (blocks [][]byte, indexed b
 }
 
 func (w *Writer) countDirBlocks(cs *closeState) {
-	cs.dirBlocks = make([]uint32, len(w.nodes))
-	for id := 1; id < len(w.nodes); id++ {
-		if w.nodes[id].dir != nil && w.nodes[id].mode != 0 {
-			bs, _ := w.buildDir(cs, uint32(id))
+	cs.dirBlocks = make([]uint32, w.nodes.len())
+	for id := uint32(1); id < w.nodes.len(); id++ {
+		if w.nodes.at(id).dir != nil && w.nodes.at(id).mode != 0 {
+			bs, _ := w.buildDir(cs, id)
 			cs.dirBlocks[id] = uint32(len(bs))
 		}
 	}
@@ -250,8 +251,8 @@ func (w *Writer) countDirBlocks(cs *closeState) {
 func (w *Writer) metaBlocks(cs *closeState) uint64 {
 	total := uint64(1) // dind
 	seen := map[string]bool{}
-	for id := 1; id < len(w.nodes); id++ {
-		n := &w.nodes[id]
+	for id := uint32(1); id < w.nodes.len(); id++ {
+		n := w.nodes.at(id)
 		if n.mode == 0 {
 			continue
 		}
@@ -261,7 +262,7 @@ func (w *Writer) metaBlocks(cs *closeState) uint64 {
 		} else {
 			total += extentTreeBlocks(len(extents(n.data)))
 		}
-		if _, blk := splitInline(n.xattrs); len(blk) > 0 {
+		if _, blk := splitInline(n.xattrs()); len(blk) > 0 {
 			k := string(xattrBlockContent(blk))
 			if !seen[k] {
 				seen[k] = true
@@ -487,8 +488,8 @@ func (w *Writer) allocate(cs *closeState) error {
 	}
 	// Directories, extent trees, xattr blocks.
 	cs.xattrBlocks = map[string]*sharedXattr{}
-	for id := 1; id < len(w.nodes); id++ {
-		n := &w.nodes[id]
+	for id := uint32(1); id < w.nodes.len(); id++ {
+		n := w.nodes.at(id)
 		if n.mode == 0 {
 			continue
 		}
@@ -508,11 +509,9 @@ func (w *Writer) allocate(cs *closeState) error {
 			if err != nil {
 				return fail(err)
 			}
-			n.tree = s[0].start
+			n.tree = uint32(s[0].start)
 		}
-		inline, blk := splitInline(n.xattrs)
-		n.inlineXattr = inline
-		if len(blk) > 0 {
+		if _, blk := splitInline(n.xattrs()); len(blk) > 0 {
 			content := xattrBlockContent(blk)
 			k := string(content)
 			sx := cs.xattrBlocks[k]
@@ -526,7 +525,7 @@ func (w *Writer) allocate(cs *closeState) error {
 				cs.xattrOrder = append(cs.xattrOrder, k)
 			}
 			sx.refs++
-			n.xattrBlock = sx.block
+			n.xattrBlock = uint32(sx.block)
 		}
 	}
 	cs.used = mergeSpans(cs.used)

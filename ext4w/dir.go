@@ -1,58 +1,90 @@
 package ext4w
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"math/bits"
+)
 
 // dirent is a name in an in-memory directory. id 0 marks a removed name.
 type dirent struct {
 	name string
 	id   uint32
+	// hash is the name's htree hash plus one, 0 until Close computes it;
+	// it fills what would be padding, and saves hashing twice.
+	hash uint32
 }
 
-// dir is the in-memory form of a directory: its names in creation order,
-// with a map index once it grows, so that lookups stay O(1) and memory
-// stays small for the many tiny directories of a rootfs.
+// dir is the in-memory form of a directory: its names in creation order
+// and, once it grows, an open-addressing index of them, so that lookups
+// stay O(1) while memory stays small: a slot is 4 bytes, where a Go map
+// entry costs ten times that.
 type dir struct {
 	parent  uint32
-	ents    []dirent
-	index   map[string]int32
-	live    int
 	subdirs uint32
+	live    int
+	ents    []dirent
+	slots   []uint32 // ent index + 1, 0 for an empty slot; nil while small
+	indexed bool     // laid out as an htree, at Close
 }
 
 const dirIndexThreshold = 16
 
+// nameSeed seeds the index's hash. It only orders lookups in memory, never
+// the output, so a per-process seed is fine.
+var nameSeed = maphash.MakeSeed()
+
 func (d *dir) lookup(name string) (int, bool) {
-	if d.index != nil {
-		i, ok := d.index[name]
-		return int(i), ok
+	if d.slots == nil {
+		for i := range d.ents {
+			if d.ents[i].id != 0 && d.ents[i].name == name {
+				return i, true
+			}
+		}
+		return -1, false
 	}
-	for i := range d.ents {
-		if d.ents[i].id != 0 && d.ents[i].name == name {
-			return i, true
+	mask := uint64(len(d.slots) - 1)
+	for i := maphash.String(nameSeed, name) & mask; ; i = (i + 1) & mask {
+		s := d.slots[i]
+		if s == 0 {
+			return -1, false
+		}
+		// Removed names keep their slot and are skipped here.
+		if e := &d.ents[s-1]; e.id != 0 && e.name == name {
+			return int(s - 1), true
 		}
 	}
-	return -1, false
 }
 
 func (d *dir) add(name string, id uint32) {
 	d.ents = append(d.ents, dirent{name: name, id: id})
 	d.live++
-	if d.index != nil {
-		d.index[name] = int32(len(d.ents) - 1)
-	} else if len(d.ents) > dirIndexThreshold {
-		d.index = make(map[string]int32, len(d.ents)*2)
-		for i, e := range d.ents {
-			if e.id != 0 {
-				d.index[e.name] = int32(i)
+	switch {
+	case d.slots != nil && 2*len(d.ents) <= len(d.slots):
+		d.insert(len(d.ents) - 1)
+	case len(d.ents) > dirIndexThreshold:
+		// Rebuild at a load of at most a quarter, so probes stay short
+		// until the next doubling.
+		d.slots = make([]uint32, 1<<bits.Len(uint(4*len(d.ents))))
+		for i := range d.ents {
+			if d.ents[i].id != 0 {
+				d.insert(i)
 			}
 		}
 	}
 }
 
-func (d *dir) remove(i int) {
-	if d.index != nil {
-		delete(d.index, d.ents[i].name)
+func (d *dir) insert(i int) {
+	mask := uint64(len(d.slots) - 1)
+	for j := maphash.String(nameSeed, d.ents[i].name) & mask; ; j = (j + 1) & mask {
+		if d.slots[j] == 0 {
+			d.slots[j] = uint32(i + 1)
+			return
+		}
 	}
+}
+
+func (d *dir) remove(i int) {
 	d.ents[i].id = 0
 	d.live--
 }
@@ -62,7 +94,8 @@ type diskEnt struct {
 	name string
 	ino  uint32
 	ft   uint8
-	hash uint32
+	hash uint32  // dirent.hash: the htree hash plus one, 0 if not known
+	ent  *dirent // where to keep the hash for the next pass
 }
 
 // Directory block geometry (directory.rst).

@@ -119,6 +119,8 @@ type dxEntry struct {
 // the dx_node blocks if there are any, then the leaves. Entries must
 // already carry their hashes. It returns the blocks with checksums.
 func buildHtree(self, parent uint32, ents []diskEnt, seed uint32) [][]byte {
+	// Hashes are stored plus one (0 means "not yet computed"); the plus
+	// one changes neither the order nor the collision test below.
 	sort.Slice(ents, func(i, j int) bool {
 		if ents[i].hash != ents[j].hash {
 			return ents[i].hash < ents[j].hash
@@ -135,8 +137,8 @@ func buildHtree(self, parent uint32, ents []diskEnt, seed uint32) [][]byte {
 		if !lb.fits(len(e.name)) {
 			lb.finishBlock()
 			lb.startBlock()
-			h := e.hash
-			if i > 0 && h == prev {
+			h := e.hash - 1
+			if i > 0 && e.hash == prev {
 				h |= 1
 			}
 			leafHash = append(leafHash, h)
@@ -226,7 +228,13 @@ func dirBlocks(self, parent uint32, ents []diskEnt, hashSeed *[4]uint32, csumSee
 		return bs, false
 	}
 	for i := range ents {
-		ents[i].hash = dirHash(ents[i].name, hashSeed)
+		e := &ents[i]
+		if e.hash == 0 {
+			e.hash = dirHash(e.name, hashSeed) + 1
+			if e.ent != nil {
+				e.ent.hash = e.hash
+			}
+		}
 	}
 	return buildHtree(self, parent, ents, csumSeed), true
 }

@@ -138,30 +138,44 @@ func encodeDev(major, minor uint32) (old, new uint32) {
 	return 0, minor&0xff | major<<8 | (minor&^0xff)<<12
 }
 
-// inode is the in-memory form of one inode: metadata only, so that memory
-// stays small per entry. Final inode numbers and all block addresses of
-// metadata are assigned at Close.
+// inode is the in-memory form of one inode: metadata only, kept small
+// because a rootfs has a million of them. Final inode numbers and all
+// block addresses of metadata are assigned at Close.
 type inode struct {
-	mode   uint16 // type and permission bits
-	links  uint32
-	uid    uint32
-	gid    uint32
-	size   uint64
-	times  [4]timestamp // atime, ctime, mtime, crtime
-	dev    [2]uint32    // encodeDev's words
-	data   []run        // file data and slow symlink targets
-	link   string       // a fast symlink's target
-	xattrs []xattr      // sorted as ext4 wants them in a block
-	dir    *dir
-
+	mode        uint16 // type and permission bits
 	defaultTime bool   // made by the writer: times resolved at Close
+	links       uint32
+	uid         uint32
+	gid         uint32
 	ino         uint32 // final inode number, at Close
-	// Filled at Close:
-	flags       uint32
-	blocks      uint64 // i_blocks in 512-byte units
-	tree        uint64 // first of the extent tree's blocks, when it needs some
-	xattrBlock  uint64
-	inlineXattr []xattr
+	tree        uint32 // first of the extent tree's blocks, at Close
+	xattrBlock  uint32 // the external xattr block, at Close
+	size        uint64
+	times       [4][2]uint32 // atime, ctime, mtime, crtime as encodeTime gives them
+	dev         [2]uint32    // encodeDev's words
+	data        []run        // file data and slow symlink targets
+	ext         *inodeExt    // the rare parts, nil for most inodes
+	dir         *dir
+}
+
+// inodeExt holds what few inodes have, out of line.
+type inodeExt struct {
+	link   string  // a fast symlink's target
+	xattrs []xattr // sorted as ext4 wants them in a block
+}
+
+func (n *inode) link() string {
+	if n.ext == nil {
+		return ""
+	}
+	return n.ext.link
+}
+
+func (n *inode) xattrs() []xattr {
+	if n.ext == nil {
+		return nil
+	}
+	return n.ext.xattrs
 }
 
 const (
@@ -185,42 +199,45 @@ func (n *inode) dataBlocks() uint64 {
 }
 
 // marshal writes the inode into b (inodeSize bytes, zeroed by the caller)
-// and sets its checksum. iblock is the 60-byte i_block content.
-func (n *inode) marshal(b []byte, iblock *[60]byte, fsSeed uint32) {
+// and sets its checksum. iblock is the 60-byte i_block content, flags
+// i_flags and blocks i_blocks in 512-byte units.
+func (n *inode) marshal(b []byte, iblock *[60]byte, fsSeed, flags uint32, blocks uint64) {
 	le := binary.LittleEndian
 	le.PutUint16(b[0x00:], n.mode)
 	le.PutUint16(b[0x02:], uint16(n.uid))
 	le.PutUint32(b[0x04:], uint32(n.size))
-	a, ax := encodeTime(n.times[tAtime])
-	c, cx := encodeTime(n.times[tCtime])
-	m, mx := encodeTime(n.times[tMtime])
-	cr, crx := encodeTime(n.times[tCrtime])
-	le.PutUint32(b[0x08:], a)
-	le.PutUint32(b[0x0C:], c)
-	le.PutUint32(b[0x10:], m)
+	le.PutUint32(b[0x08:], n.times[tAtime][0])
+	le.PutUint32(b[0x0C:], n.times[tCtime][0])
+	le.PutUint32(b[0x10:], n.times[tMtime][0])
 	le.PutUint16(b[0x18:], uint16(n.gid))
 	links := n.links
 	if n.isDir() && links > maxLinks {
 		links = 1 // dir_nlink: the count no longer fits, 1 means "many"
 	}
 	le.PutUint16(b[0x1A:], uint16(links))
-	le.PutUint32(b[0x1C:], uint32(n.blocks))
-	le.PutUint32(b[0x20:], n.flags)
+	le.PutUint32(b[0x1C:], uint32(blocks))
+	le.PutUint32(b[0x20:], flags)
 	copy(b[0x28:0x64], iblock[:])
-	le.PutUint32(b[0x68:], uint32(n.xattrBlock))
+	le.PutUint32(b[0x68:], n.xattrBlock)
 	le.PutUint32(b[0x6C:], uint32(n.size>>32))
-	le.PutUint16(b[0x74:], uint16(n.blocks>>32))
-	le.PutUint16(b[0x76:], uint16(n.xattrBlock>>32))
+	le.PutUint16(b[0x74:], uint16(blocks>>32))
 	le.PutUint16(b[0x78:], uint16(n.uid>>16))
 	le.PutUint16(b[0x7A:], uint16(n.gid>>16))
 	le.PutUint16(b[0x80:], extraIsize)
-	le.PutUint32(b[0x84:], cx)
-	le.PutUint32(b[0x88:], mx)
-	le.PutUint32(b[0x8C:], ax)
-	le.PutUint32(b[0x90:], cr)
-	le.PutUint32(b[0x94:], crx)
-	putInlineXattrs(b[0x80+extraIsize:], n.inlineXattr)
+	le.PutUint32(b[0x84:], n.times[tCtime][1])
+	le.PutUint32(b[0x88:], n.times[tMtime][1])
+	le.PutUint32(b[0x8C:], n.times[tAtime][1])
+	le.PutUint32(b[0x90:], n.times[tCrtime][0])
+	le.PutUint32(b[0x94:], n.times[tCrtime][1])
+	inline, _ := splitInline(n.xattrs())
+	putInlineXattrs(b[0x80+extraIsize:], inline)
 	setInodeChecksum(b, n.ino, fsSeed, true)
+}
+
+// encodeTimes encodes one timestamp into all four time fields.
+func encodeTimes(ts timestamp) [4][2]uint32 {
+	lo, extra := encodeTime(ts)
+	return [4][2]uint32{{lo, extra}, {lo, extra}, {lo, extra}, {lo, extra}}
 }
 
 // setInodeChecksum computes ext4_inode_csum: crc32c of the whole inode

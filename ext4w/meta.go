@@ -54,12 +54,12 @@ func (w *Writer) writeRuns(rs []run, blocks [][]byte) error {
 }
 
 func (w *Writer) writeDirs(cs *closeState) error {
-	for id := 1; id < len(w.nodes); id++ {
-		n := &w.nodes[id]
+	for id := uint32(1); id < w.nodes.len(); id++ {
+		n := w.nodes.at(id)
 		if n.mode == 0 || n.dir == nil {
 			continue
 		}
-		blocks, indexed := w.buildDir(cs, uint32(id))
+		blocks, indexed := w.buildDir(cs, id)
 		if uint32(len(blocks)) != cs.dirBlocks[id] {
 			panic("ext4w: directory layout changed between passes")
 		}
@@ -67,9 +67,7 @@ func (w *Writer) writeDirs(cs *closeState) error {
 			return err
 		}
 		n.size = uint64(len(blocks)) * blockSize
-		if indexed {
-			n.flags |= inodeFlagIndex
-		}
+		n.dir.indexed = indexed
 	}
 	return nil
 }
@@ -115,30 +113,32 @@ func (w *Writer) writeResize(cs *closeState) error {
 	return w.writeAt(dind, cs.dind)
 }
 
-// inodeBlock fills n's i_block, flags and i_blocks, and writes its extent
-// tree blocks if it has any.
-func (w *Writer) inodeBlock(cs *closeState, n *inode) ([60]byte, error) {
-	var ib [60]byte
+// inodeBlock returns n's i_block, i_flags and i_blocks, and writes its
+// extent tree blocks if it has any.
+func (w *Writer) inodeBlock(cs *closeState, n *inode) (ib [60]byte, flags uint32, blocks uint64, err error) {
 	le := binary.LittleEndian
 	var meta uint64
 	switch n.mode & 0xF000 {
 	case sIFREG, sIFDIR, sIFLNK:
-		if n.isLnk() && n.link != "" {
-			copy(ib[:], n.link)
+		if link := n.link(); link != "" {
+			copy(ib[:], link)
 			break
 		}
-		n.flags |= inodeFlagExtents
+		flags |= inodeFlagExtents
+		if n.dir != nil && n.dir.indexed {
+			flags |= inodeFlagIndex
+		}
 		exts := extents(n.data)
 		t := extentTreeBlocks(len(exts))
 		tblocks := make([]uint64, t)
 		for i := range tblocks {
-			tblocks[i] = n.tree + uint64(i)
+			tblocks[i] = uint64(n.tree) + uint64(i)
 		}
 		var tree [][]byte
 		ib, tree = buildExtentTree(exts, tblocks, inodeSeed(cs.seed, n.ino, 0))
 		for i, b := range tree {
 			if err := w.writeAt(b, tblocks[i]); err != nil {
-				return ib, err
+				return ib, 0, 0, err
 			}
 		}
 		meta = t
@@ -149,32 +149,29 @@ func (w *Writer) inodeBlock(cs *closeState, n *inode) ([60]byte, error) {
 	if n.xattrBlock != 0 {
 		meta++
 	}
-	n.blocks = (n.dataBlocks() + meta) * (blockSize / 512)
-	return ib, nil
+	return ib, flags, (n.dataBlocks() + meta) * (blockSize / 512), nil
 }
 
 // specialInode fills the reserved inodes mke2fs writes: the resize and
 // journal inodes, and zeroed ones with a checksum (the bad blocks inode
 // with times) for the rest.
 func (w *Writer) specialInode(cs *closeState, ino uint32, b []byte) error {
-	t := timestamp{sec: int64(cs.sbTime)}
-	times := [4]timestamp{t, t, t, t}
+	times := encodeTimes(timestamp{sec: int64(cs.sbTime)})
 	switch ino {
 	case inoResize:
 		n := inode{mode: sIFREG | 0o600, links: 1, size: resizeInodeSize, times: times, ino: ino}
 		nb := uint64(len(backupGroups(cs.geo.groups)))
-		n.blocks = (1 + cs.geo.rsvGDT*nb) * (blockSize / 512)
 		var ib [60]byte
 		binary.LittleEndian.PutUint32(ib[13*4:], uint32(cs.dind)) // EXT2_DIND_BLOCK
-		n.marshal(b, &ib, cs.seed)
+		n.marshal(b, &ib, cs.seed, 0, (1+cs.geo.rsvGDT*nb)*(blockSize/512))
 	case inoJournal:
 		n := inode{mode: sIFREG | 0o600, links: 1, size: cs.geo.journal * blockSize, times: times,
-			ino: ino, data: cs.journal, tree: cs.journalTree}
-		ib, err := w.inodeBlock(cs, &n)
+			ino: ino, data: cs.journal, tree: uint32(cs.journalTree)}
+		ib, flags, blocks, err := w.inodeBlock(cs, &n)
 		if err != nil {
 			return err
 		}
-		n.marshal(b, &ib, cs.seed)
+		n.marshal(b, &ib, cs.seed, flags, blocks)
 		cs.jnlBlocks = ib
 	default:
 		if ino == 1 {
@@ -208,12 +205,12 @@ func (w *Writer) writeInodeTables(cs *closeState) error {
 				}
 				continue
 			}
-			n := &w.nodes[cs.byIno[ino]]
-			ib, err := w.inodeBlock(cs, n)
+			n := w.nodes.at(cs.byIno[ino])
+			ib, flags, blocks, err := w.inodeBlock(cs, n)
 			if err != nil {
 				return err
 			}
-			n.marshal(b, &ib, cs.seed)
+			n.marshal(b, &ib, cs.seed, flags, blocks)
 		}
 		if err := w.writeAt(out, cs.inodeTables[gi]); err != nil {
 			return err
@@ -245,7 +242,7 @@ func (w *Writer) writeGroups(cs *closeState) error {
 	var freeBlocks uint64
 	dirs := make([]uint32, g.groups)
 	for ino := uint32(1); ino <= cs.maxIno; ino++ {
-		if id := cs.byIno[ino]; id != 0 && w.nodes[id].dir != nil {
+		if id := cs.byIno[ino]; id != 0 && w.nodes.at(id).dir != nil {
 			dirs[uint64(ino-1)/g.inodesPer]++
 		}
 	}

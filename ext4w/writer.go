@@ -31,7 +31,7 @@ type Writer struct {
 	// comes from the content at Close.
 	fixed *geometry
 
-	nodes []inode // by internal id; 0 is unused, 1 is the root
+	nodes nodeTable // by internal id; 0 is unused, 1 is the root
 	data  stream
 	sum   hash.Hash // of every header and byte, for the default UUID
 
@@ -85,8 +85,8 @@ func NewWriter(out Output, opts ...Option) (*Writer, error) {
 		}
 		w.data.limit = g.blocks - reserve
 	}
-	w.nodes = make([]inode, 2, 1024)
-	w.nodes[1] = inode{mode: sIFDIR | 0o755, links: 2, dir: &dir{parent: 1}, defaultTime: true}
+	w.nodes.add(inode{})
+	w.nodes.add(inode{mode: sIFDIR | 0o755, links: 2, dir: &dir{parent: 1}, defaultTime: true})
 	w.hashString("ext4w v1")
 	w.sum.Write(o.salt)
 	return w, nil
@@ -169,10 +169,10 @@ func (w *Writer) Create(name string, f *File) error {
 		return entryErr("create", name, err)
 	}
 	base := parts[len(parts)-1]
-	d := w.nodes[parent].dir
+	d := w.nodes.at(parent).dir
 	if i, ok := d.lookup(base); ok {
 		old := d.ents[i].id
-		if n.isDir() && w.nodes[old].isDir() {
+		if n.isDir() && w.nodes.at(old).isDir() {
 			w.updateDir(old, n)
 			return nil
 		}
@@ -180,7 +180,7 @@ func (w *Writer) Create(name string, f *File) error {
 			return entryErr("create", name, err)
 		}
 	}
-	id := uint32(len(w.nodes))
+	id := w.nodes.len()
 	if n.isDir() {
 		n.dir = &dir{parent: parent}
 		n.links = 2
@@ -193,8 +193,8 @@ func (w *Writer) Create(name string, f *File) error {
 			return err
 		}
 	}
-	w.nodes = append(w.nodes, n)
-	d.add(base, id)
+	w.nodes.add(n)
+	d.add(strings.Clone(base), id)
 	if n.isReg() && f.Size > 0 {
 		w.cur, w.curName, w.curRemain, w.curBlock = id, name, f.Size, 0
 		if cap(w.fbuf) == 0 {
@@ -226,7 +226,7 @@ func (w *Writer) newInode(f *File) (inode, error) {
 		}
 		n.size = uint64(len(f.Linkname))
 		if len(f.Linkname) <= fastSymlinkMax {
-			n.link = f.Linkname
+			n.ext = &inodeExt{link: f.Linkname}
 		}
 	case TypeCharDev, TypeBlockDev:
 		if f.Devmajor > maxDevMajor || f.Devminor > maxDevMinor {
@@ -238,11 +238,18 @@ func (w *Writer) newInode(f *File) (inode, error) {
 	if err != nil {
 		return inode{}, err
 	}
-	n.xattrs = xs
-	n.times = w.times(f)
-	if !w.haveNewest || n.times[tMtime].sec > w.newest.sec ||
-		(n.times[tMtime].sec == w.newest.sec && n.times[tMtime].nsec > w.newest.nsec) {
-		w.newest, w.haveNewest = n.times[tMtime], true
+	if len(xs) > 0 {
+		if n.ext == nil {
+			n.ext = &inodeExt{}
+		}
+		n.ext.xattrs = xs
+	}
+	ts := w.times(f)
+	for i, t := range ts {
+		n.times[i][0], n.times[i][1] = encodeTime(t)
+	}
+	if m := ts[tMtime]; !w.haveNewest || m.sec > w.newest.sec || (m.sec == w.newest.sec && m.nsec > w.newest.nsec) {
+		w.newest, w.haveNewest = m, true
 	}
 	return n, nil
 }
@@ -289,8 +296,8 @@ func (w *Writer) hashEntry(name string, f *File) {
 
 // updateDir gives an existing directory new metadata.
 func (w *Writer) updateDir(id uint32, n inode) {
-	o := &w.nodes[id]
-	o.mode, o.uid, o.gid, o.times, o.xattrs = n.mode, n.uid, n.gid, n.times, n.xattrs
+	o := w.nodes.at(id)
+	o.mode, o.uid, o.gid, o.times, o.ext = n.mode, n.uid, n.gid, n.times, n.ext
 	o.defaultTime = false
 }
 
@@ -299,26 +306,25 @@ func (w *Writer) updateDir(id uint32, n inode) {
 func (w *Writer) parentDir(parts []string, create bool) (uint32, error) {
 	dirParts := parts[:len(parts)-1]
 	path := strings.Join(dirParts, "/")
-	if w.dirCache.id != 0 && w.dirCache.path == path && w.nodes[w.dirCache.id].dir != nil {
+	if w.dirCache.id != 0 && w.dirCache.path == path && w.nodes.at(w.dirCache.id).dir != nil {
 		return w.dirCache.id, nil
 	}
 	id := uint32(1)
 	for _, p := range dirParts {
-		d := w.nodes[id].dir
+		d := w.nodes.at(id).dir
 		i, ok := d.lookup(p)
 		if !ok {
 			if !create {
 				return 0, ErrNotExist
 			}
-			nid := uint32(len(w.nodes))
-			w.nodes = append(w.nodes, inode{mode: sIFDIR | 0o755, links: 2, dir: &dir{parent: id}, defaultTime: true})
-			d.add(p, nid)
+			nid := w.nodes.add(inode{mode: sIFDIR | 0o755, links: 2, dir: &dir{parent: id}, defaultTime: true})
+			d.add(strings.Clone(p), nid)
 			d.subdirs++
 			id = nid
 			continue
 		}
 		id = d.ents[i].id
-		if w.nodes[id].dir == nil {
+		if w.nodes.at(id).dir == nil {
 			return 0, ErrNotDir
 		}
 	}
@@ -329,10 +335,10 @@ func (w *Writer) parentDir(parts []string, create bool) (uint32, error) {
 // unlink removes entry i of directory parent, freeing what no other name
 // holds; a directory goes with everything under it.
 func (w *Writer) unlink(parent uint32, i int) error {
-	d := w.nodes[parent].dir
+	d := w.nodes.at(parent).dir
 	id := d.ents[i].id
 	d.remove(i)
-	n := &w.nodes[id]
+	n := w.nodes.at(id)
 	if n.dir != nil {
 		d.subdirs--
 		for j := range n.dir.ents {
@@ -354,7 +360,7 @@ func (w *Writer) unlink(parent uint32, i int) error {
 // release frees a dead inode's data blocks; they become holes again so
 // that the old bytes do not survive in the image.
 func (w *Writer) release(id uint32) error {
-	n := &w.nodes[id]
+	n := w.nodes.at(id)
 	if len(n.data) > 0 {
 		if err := w.data.wait(); err != nil {
 			return w.fail(err)
@@ -392,10 +398,10 @@ func (w *Writer) Link(oldname, newname string) error {
 	if err != nil {
 		return entryErr("link", newname, fmt.Errorf("target %q: %w", oldname, err))
 	}
-	if w.nodes[target].dir != nil {
+	if w.nodes.at(target).dir != nil {
 		return entryErr("link", newname, fmt.Errorf("target %q: %w", oldname, ErrIsDir))
 	}
-	if w.nodes[target].links >= maxLinks {
+	if w.nodes.at(target).links >= maxLinks {
 		return entryErr("link", newname, fmt.Errorf("%w: %q already has %d names", ErrTooManyLinks, oldname, maxLinks))
 	}
 	parent, err := w.parentDir(newParts, true)
@@ -403,7 +409,7 @@ func (w *Writer) Link(oldname, newname string) error {
 		return entryErr("link", newname, err)
 	}
 	base := newParts[len(newParts)-1]
-	d := w.nodes[parent].dir
+	d := w.nodes.at(parent).dir
 	if i, ok := d.lookup(base); ok {
 		if d.ents[i].id == target {
 			return nil
@@ -412,8 +418,8 @@ func (w *Writer) Link(oldname, newname string) error {
 			return entryErr("link", newname, err)
 		}
 	}
-	w.nodes[target].links++
-	d.add(base, target)
+	w.nodes.at(target).links++
+	d.add(strings.Clone(base), target)
 	return nil
 }
 
@@ -433,7 +439,7 @@ func (w *Writer) Remove(name string) error {
 	if err != nil {
 		return entryErr("remove", name, err)
 	}
-	i, ok := w.nodes[parent].dir.lookup(parts[len(parts)-1])
+	i, ok := w.nodes.at(parent).dir.lookup(parts[len(parts)-1])
 	if !ok {
 		return entryErr("remove", name, ErrNotExist)
 	}
@@ -452,11 +458,11 @@ func (w *Writer) lookup(parts []string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	i, ok := w.nodes[parent].dir.lookup(parts[len(parts)-1])
+	i, ok := w.nodes.at(parent).dir.lookup(parts[len(parts)-1])
 	if !ok {
 		return 0, ErrNotExist
 	}
-	return w.nodes[parent].dir.ents[i].id, nil
+	return w.nodes.at(parent).dir.ents[i].id, nil
 }
 
 // Write writes data of the current regular file. Blocks of zeros become
@@ -506,7 +512,7 @@ func (w *Writer) placeFileData(last bool) error {
 		pad := blockSize - len(b)%blockSize
 		b = append(b, zeroBlock[:pad]...)
 	}
-	n := &w.nodes[w.cur]
+	n := w.nodes.at(w.cur)
 	for i := 0; i < len(b); {
 		if bytes.Equal(b[i:i+blockSize], zeroBlock[:]) {
 			j := i + blockSize
@@ -631,4 +637,30 @@ func (w *Writer) NewestMtime() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(w.newest.sec, int64(w.newest.nsec)).UTC()
+}
+
+// nodeChunk is how many inodes one slab of the node table holds. Growing
+// the table never copies the inodes already made, so it never needs twice
+// their memory, as one big slice would while it grows.
+const nodeChunk = 4096
+
+// nodeTable holds the in-memory inodes by id.
+type nodeTable struct {
+	chunks [][]inode
+	n      uint32
+}
+
+func (t *nodeTable) at(id uint32) *inode { return &t.chunks[id/nodeChunk][id%nodeChunk] }
+
+func (t *nodeTable) len() uint32 { return t.n }
+
+// add appends n and returns its id.
+func (t *nodeTable) add(n inode) uint32 {
+	if t.n%nodeChunk == 0 {
+		t.chunks = append(t.chunks, make([]inode, nodeChunk))
+	}
+	id := t.n
+	*t.at(id) = n
+	t.n++
+	return id
 }
