@@ -248,9 +248,7 @@ func (w *Writer) newInode(f *File) (inode, error) {
 	for i, t := range ts {
 		n.times[i][0], n.times[i][1] = encodeTime(t)
 	}
-	if m := ts[tMtime]; !w.haveNewest || m.sec > w.newest.sec || (m.sec == w.newest.sec && m.nsec > w.newest.nsec) {
-		w.newest, w.haveNewest = m, true
-	}
+	w.noteNewest(ts[tMtime])
 	return n, nil
 }
 
@@ -663,4 +661,24 @@ func (t *nodeTable) add(n inode) uint32 {
 	*t.at(id) = n
 	t.n++
 	return id
+}
+
+// NoteMtime folds t, the mtime of a tar header that made no inode of its
+// own (a hardlink, a whiteout, a dropped entry), into the newest mtime,
+// the default time of the entries the writer makes itself: SPEC takes the
+// newest mtime of the whole tar. It is hashed, since it shapes the image.
+func (w *Writer) NoteMtime(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	ts, _ := clampTime(t)
+	w.hashString("mtime")
+	w.hashU64(uint64(ts.sec), uint64(ts.nsec))
+	w.noteNewest(ts)
+}
+
+func (w *Writer) noteNewest(ts timestamp) {
+	if !w.haveNewest || ts.sec > w.newest.sec || (ts.sec == w.newest.sec && ts.nsec > w.newest.nsec) {
+		w.newest, w.haveNewest = ts, true
+	}
 }

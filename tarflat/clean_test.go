@@ -26,6 +26,15 @@ func TestClean(t *testing.T) {
 		{in: strings.Repeat("n", 255), want: strings.Repeat("n", 255)},
 		{in: strings.Repeat("n", 256), bad: true},
 		{in: "a\x00b", bad: true},
+		{in: "a/" + strings.Repeat("n", 256) + "/../b", want: "a/b"}, // the long component is gone once cleaned
+		{in: "./a/./b/", want: "a/b"},
+		{in: "//a//b//", want: "a/b"},
+		{in: "a/..", want: "."},
+		{in: "..", bad: true},
+		{in: "../", bad: true},
+		{in: "a/../..", bad: true},
+		{in: "..a/b", want: "..a/b"}, // a name that starts with dots is not ".."
+		{in: "a/..b", want: "a/..b"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := Clean(tc.in)

@@ -49,7 +49,7 @@ func imageCommand() *cli.Command {
 			if out == "" {
 				return usagef("image needs --out IMAGE")
 			}
-			_, err = buildImage(c, out, opts)
+			_, err = buildImage(c, out, opts, nil)
 			return err
 		},
 	}
@@ -112,9 +112,17 @@ func writerOptions(c *cli.Context) ([]ext4w.Option, error) {
 	return opts, nil
 }
 
-// openInput opens --rootfs-tar.
+// openInput opens --rootfs-tar, "-" being standard input.
 func openInput(name string) (io.ReadCloser, error) {
 	if name == "-" {
+		if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			// Most likely a terminal, where reading would wait for a tar
+			// nobody types. /dev/null is let through: it is an empty
+			// input, and says so.
+			if null, err := os.Stat(os.DevNull); err != nil || !os.SameFile(st, null) {
+				return nil, usagef("--rootfs-tar - reads the tar from standard input, which is a terminal; pipe a tar in (docker export ... | ext4pack ...)")
+			}
+		}
 		return io.NopCloser(os.Stdin), nil
 	}
 	f, err := os.Open(name)
@@ -133,44 +141,72 @@ func openInput(name string) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// buildImage streams the tar into a new image at out.
-func buildImage(c *cli.Context, out string, opts []ext4w.Option) (tarflat.Stats, error) {
-	in, err := openInput(c.String("rootfs-tar"))
+// inputName is how messages name --rootfs-tar.
+func inputName(name string) string {
+	if name == "-" {
+		return "standard input"
+	}
+	return name
+}
+
+// buildImage streams the tar into a new image at out, in one pass and
+// without holding the tar in memory: ext4w sizes the image at Close when
+// --size is not given. beforeClose, if not nil, runs after the last tar
+// entry and before the image is closed (make-bundle adds its guest files
+// there). Nothing is left at out, nor beside it, unless it succeeds.
+func buildImage(c *cli.Context, out string, opts []ext4w.Option, beforeClose func(*ext4w.Writer, tarflat.Info) error) (tarflat.Info, error) {
+	src := c.String("rootfs-tar")
+	in, err := openInput(src)
 	if err != nil {
-		return tarflat.Stats{}, err
+		return tarflat.Info{}, err
 	}
 	defer in.Close()
 	warn := func(m string) { fmt.Fprintf(c.App.ErrWriter, "ext4pack: warning: %s\n", m) }
-	r, err := tarflat.NewReader(in, warn)
-	if err != nil {
-		return tarflat.Stats{}, err
-	}
+	r := tarflat.NewReader(in, tarflat.WithWarn(warn))
 	defer r.Close()
 	f, err := createTemp(out)
 	if err != nil {
-		return tarflat.Stats{}, err
+		return tarflat.Info{}, err
 	}
 	w, err := ext4w.NewWriter(f, opts...)
 	if err != nil {
 		discard(f)
-		return tarflat.Stats{}, err
+		return tarflat.Info{}, err
 	}
-	st, err := tarflat.Copy(w, r)
+	info, err := tarflat.Copy(w, r)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", inputName(src), err)
+	}
+	if err == nil && beforeClose != nil {
+		err = beforeClose(w, info)
+	}
 	if err == nil {
 		err = w.Close()
 	}
 	if err != nil {
 		discard(f)
-		return st, describe(err, out)
+		return info, describe(c, err, out)
 	}
-	return st, commit(f, out)
+	return info, commit(f, out)
 }
 
-// describe adds what a user needs to an error: the output path for a
-// full disk.
-func describe(err error, out string) error {
-	if errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("no space left on the device writing %s: %w", out, err)
+// describe adds what a user needs to an error: how much a too small
+// image needs, and the output path for a full disk.
+func describe(c *cli.Context, err error, out string) error {
+	const mib = 1 << 20
+	var se *ext4w.SizeError
+	switch {
+	case errors.As(err, &se) && errors.Is(err, ext4w.ErrTooManyInodes):
+		return fmt.Errorf("not enough inodes: the tar needs at least %d, the image would have %d; raise --inodes (or leave it out to size it from the tar)",
+			se.NeedInodes, se.HaveInodes)
+	case errors.As(err, &se):
+		need := (se.NeedBytes + mib - 1) / mib
+		return fmt.Errorf("--size %s is too small: the tar needs at least %d MiB, the image has %d MiB (the first entry that did not fit is %q); use --size %dM or more, or leave --size out to size the image from the tar",
+			c.String("size"), need, se.HaveBytes/mib, se.FirstFailed, need)
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("writing %s: no space left on device; nothing was left behind (%w)", out, err)
+	case errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("writing %s: disk quota exceeded; nothing was left behind (%w)", out, err)
 	}
 	return err
 }

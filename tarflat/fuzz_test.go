@@ -1,0 +1,60 @@
+package tarflat
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzReader feeds arbitrary bytes to a Reader: it must never panic, every
+// error must say what kind it is (an EntryError or ErrFormat), and entry
+// offsets must be block-aligned and increasing.
+func FuzzReader(f *testing.F) {
+	seed, _ := writeTar(f,
+		tarEntry{hdr: tar.Header{Name: "etc/", Typeflag: tar.TypeDir}},
+		tarEntry{hdr: tar.Header{Name: "etc/f", Typeflag: tar.TypeReg, Format: tar.FormatPAX,
+			PAXRecords: map[string]string{"SCHILY.xattr.user.x": "v"}}, data: []byte("data")},
+		tarEntry{hdr: tar.Header{Name: "etc/.wh.f", Typeflag: tar.TypeReg}},
+		tarEntry{hdr: tar.Header{Name: "l", Typeflag: tar.TypeLink, Linkname: "etc/f"}},
+	)
+	f.Add(seed)
+	f.Add(gzipBytes(f, seed))
+	f.Add(zstdBytes(f, seed))
+	if tars, _ := filepath.Glob("../testdata/*.tar"); len(tars) > 0 {
+		if b, err := os.ReadFile(tars[0]); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewReader(bytes.NewReader(in))
+		defer r.Close()
+		last := int64(-1)
+		for {
+			e, err := r.Next()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				var ee *EntryError
+				if !errors.As(err, &ee) && !errors.Is(err, ErrFormat) {
+					t.Fatalf("error of no kind: %T %v", err, err)
+				}
+				if !errors.As(err, &ee) || errors.Is(err, ErrFormat) || ee.Offset < 0 {
+					return // the stream is broken
+				}
+				continue // a rejected entry: the stream goes on
+			}
+			if e.Offset%blockSize != 0 || e.Offset <= last {
+				t.Fatalf("entry %q at offset %d after %d", e.Raw, e.Offset, last)
+			}
+			last = e.Offset
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return
+			}
+		}
+	})
+}

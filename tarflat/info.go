@@ -1,0 +1,211 @@
+package tarflat
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Info is what Copy learnt about the tar: counts, and the defaults a
+// bundle takes from the tar itself (SPEC "CLI": --distro and --arch).
+type Info struct {
+	Entries int64 // tar entries read, whiteouts included
+	Bytes   int64 // regular files' data bytes
+
+	// Distro is the ID= of the image's os-release: /etc/os-release, or
+	// /usr/lib/os-release where the former does not exist, both resolved
+	// through symlinks as the booted system would. An os-release without
+	// an ID line gives "linux", os-release(5)'s default. Empty when there
+	// is no readable os-release.
+	Distro string
+
+	// Arch is the machine (e_machine) of /bin/sh's target, else of the
+	// first ELF executable under /usr/bin in tar order: "x86_64" or
+	// "aarch64"; for others the name uname -m gives ("riscv64", "i386",
+	// "arm", "ppc64le", "s390x", ...), else debug/elf's ("EM_SPARCV9").
+	// Empty when the tar has no ELF executable in either place.
+	Arch string
+	// ArchFrom is the absolute path of the executable Arch came from, for
+	// messages ("/usr/bin/dash").
+	ArchFrom string
+
+	// HasSystemd reports whether /lib/systemd/systemd or
+	// /usr/lib/systemd/systemd exists, through symlinks (/lib -> usr/lib).
+	HasSystemd bool
+}
+
+// elfHeadSize is how much of each regular file is looked at: the ELF
+// header (52 bytes for 32-bit, 64 for 64-bit), never more.
+const elfHeadSize = 64
+
+// maxOSRelease is the largest os-release file whose ID is looked for. Real
+// ones are under 1 KiB; the cap keeps a hostile tar from making us buffer
+// much.
+const maxOSRelease = 64 << 10
+
+// elfInfo is what the ELF header of an executable says about its machine.
+type elfInfo struct {
+	ok      bool // an ELF executable: ET_EXEC or ET_DYN with an x bit
+	machine uint16
+	class   byte // ELFCLASS32 (1) or ELFCLASS64 (2)
+	data    byte // ELFDATA2LSB (1) or ELFDATA2MSB (2)
+}
+
+// sniffELF reads an ELF header (the System V gABI, "ELF Header"): the
+// 4-byte magic, e_ident[EI_CLASS] and [EI_DATA] at 4 and 5, then e_type
+// at 16 and e_machine at 18 in the file's byte order. PIE executables are
+// ET_DYN, like shared libraries; the mode's x bits tell them apart well
+// enough under /usr/bin.
+func sniffELF(head []byte, mode uint32) elfInfo {
+	if len(head) < 20 || !bytes.HasPrefix(head, []byte("\x7fELF")) || mode&0o111 == 0 {
+		return elfInfo{}
+	}
+	class, data := head[4], head[5]
+	var bo binary.ByteOrder
+	switch data {
+	case 1:
+		bo = binary.LittleEndian
+	case 2:
+		bo = binary.BigEndian
+	default:
+		return elfInfo{}
+	}
+	if class != 1 && class != 2 {
+		return elfInfo{}
+	}
+	switch elf.Type(bo.Uint16(head[16:])) {
+	case elf.ET_EXEC, elf.ET_DYN:
+	default:
+		return elfInfo{}
+	}
+	return elfInfo{ok: true, machine: bo.Uint16(head[18:]), class: class, data: data}
+}
+
+// archName names e's machine as uname -m does for the common ones, and
+// by its ELF constant otherwise.
+func archName(e elfInfo) string {
+	is64, le := e.class == 2, e.data == 1
+	pick := func(cond bool, a, b string) string {
+		if cond {
+			return a
+		}
+		return b
+	}
+	switch elf.Machine(e.machine) {
+	case elf.EM_X86_64:
+		return "x86_64"
+	case elf.EM_AARCH64:
+		return "aarch64"
+	case elf.EM_386:
+		return "i386"
+	case elf.EM_ARM:
+		return "arm"
+	case elf.EM_RISCV:
+		return pick(is64, "riscv64", "riscv32")
+	case elf.EM_PPC64:
+		return pick(le, "ppc64le", "ppc64")
+	case elf.EM_PPC:
+		return "ppc"
+	case elf.EM_S390:
+		return pick(is64, "s390x", "s390")
+	case elf.EM_MIPS:
+		return pick(is64, "mips64", "mips") + pick(le, "el", "")
+	case elf.EM_LOONGARCH:
+		return "loongarch64"
+	}
+	name := elf.Machine(e.machine).String()
+	if !strings.HasPrefix(name, "EM_") {
+		name = fmt.Sprintf("ELF machine %d", e.machine)
+	}
+	return name
+}
+
+// osReleaseID returns the ID= value of an os-release file (os-release(5):
+// shell-style KEY=VALUE lines, values optionally in single or double
+// quotes, with backslash escapes inside double quotes). As in a shell,
+// the last assignment wins.
+func osReleaseID(content []byte) (id string, found bool) {
+	sc := bufio.NewScanner(bytes.NewReader(content))
+	sc.Buffer(nil, maxOSRelease+1)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		v, ok := strings.CutPrefix(line, "ID=")
+		if !ok {
+			continue
+		}
+		id, found = unquoteShell(v), true
+	}
+	return id, found
+}
+
+func unquoteShell(v string) string {
+	switch {
+	case len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'':
+		return v[1 : len(v)-1]
+	case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
+		v = v[1 : len(v)-1]
+		var b strings.Builder
+		for i := 0; i < len(v); i++ {
+			if v[i] == '\\' && i+1 < len(v) && strings.IndexByte("\\\"$`", v[i+1]) >= 0 {
+				i++
+			}
+			b.WriteByte(v[i])
+		}
+		return b.String()
+	}
+	return v
+}
+
+// isOSRelease reports whether a regular file's content is worth keeping
+// for Info.Distro: any file named os-release, since /etc/os-release may
+// point anywhere, as long as it is small.
+func isOSRelease(name string, size int64) bool {
+	return path.Base(name) == "os-release" && size <= maxOSRelease
+}
+
+// info answers Info's questions from the tree, once the tar is read.
+func (t *tree) info(in Info) Info {
+	for _, cand := range []string{"etc/os-release", "usr/lib/os-release"} {
+		_, n, ok := t.resolve(cand)
+		if !ok {
+			continue
+		}
+		// os-release(5): the fallback is read only if /etc/os-release
+		// does not exist, not when it is unreadable.
+		if n.kind == kReg && n.osRead {
+			in.Distro = n.osID
+			if !n.osHas {
+				in.Distro = "linux"
+			}
+		}
+		break
+	}
+
+	if p, n, ok := t.resolve("bin/sh"); ok && n.kind == kReg && n.elf.ok {
+		in.Arch, in.ArchFrom = archName(n.elf), "/"+p
+	} else {
+		best := int64(-1)
+		for p, n := range t.nodes {
+			if n.kind != kReg || !n.elf.ok || !strings.HasPrefix(p, "usr/bin/") || !t.alive(p, n.seq) {
+				continue
+			}
+			// The smallest seq is the first in tar order; being unique, it
+			// makes the choice independent of map order.
+			if best < 0 || n.seq < best {
+				best = n.seq
+				in.Arch, in.ArchFrom = archName(n.elf), "/"+p
+			}
+		}
+	}
+
+	for _, cand := range []string{"lib/systemd/systemd", "usr/lib/systemd/systemd"} {
+		if _, n, ok := t.resolve(cand); ok && n.kind == kReg {
+			in.HasSystemd = true
+		}
+	}
+	return in
+}

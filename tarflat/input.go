@@ -1,0 +1,188 @@
+package tarflat
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// blockSize is tar's record unit: headers and data start on multiples of
+// it (POSIX ustar).
+const blockSize = 512
+
+// Magic numbers of the compressed formats a rootfs tar comes in, and of
+// those it does not, so that the latter get a clear message instead of
+// "not a tar".
+var (
+	magicGzip  = []byte{0x1f, 0x8b}             // RFC 1952, ID1 ID2
+	magicZstd  = []byte{0x28, 0xb5, 0x2f, 0xfd} // RFC 8878, frame magic 0xFD2FB528 little-endian
+	magicXz    = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
+	magicBzip2 = []byte("BZh") // then the block size digit and the block magic 0x314159265359
+	magicLz4   = []byte{0x04, 0x22, 0x4d, 0x18}
+)
+
+// openStream recognises the input's compression by its magic bytes and
+// returns the uncompressed stream, and a function to release the
+// decompressor.
+func openStream(r io.Reader) (io.Reader, string, func(), error) {
+	br := bufio.NewReaderSize(readErrors{r}, 1<<20)
+	magic, err := br.Peek(blockSize)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, "", nil, err
+	}
+	switch {
+	case len(magic) == 0:
+		return nil, "", nil, badInput("the input is empty")
+	case len(magic) == blockSize && headerProblem(magic) == "":
+		// A valid first header (or an empty archive's zero block) wins
+		// over any magic number its first bytes might happen to match.
+		return br, "", func() {}, nil
+	case bytes.HasPrefix(magic, magicGzip):
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, "", nil, &decodeError{"gzip", err}
+		}
+		return decoded{"gzip", &gzipMembers{br: br, gz: gz}}, "gzip", func() {}, nil
+	case bytes.HasPrefix(magic, magicZstd):
+		// One goroutine-free decoder: the tar is read in order anyway.
+		// The frame checksums are verified (the default).
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, "", nil, &decodeError{"zstd", err}
+		}
+		return decoded{"zstd", zr}, "zstd", zr.Close, nil
+	case bytes.HasPrefix(magic, magicXz):
+		return nil, "", nil, badInput("the input is xz-compressed; only plain, gzip and zstd tars are read (decompress it with xz -d)")
+	case bytes.HasPrefix(magic, magicBzip2) && len(magic) >= 10 && bytes.Equal(magic[4:10], []byte{0x31, 0x41, 0x59, 0x26, 0x53, 0x59}):
+		return nil, "", nil, badInput("the input is bzip2-compressed; only plain, gzip and zstd tars are read (decompress it with bzip2 -d)")
+	case bytes.HasPrefix(magic, magicLz4):
+		return nil, "", nil, badInput("the input is lz4-compressed; only plain, gzip and zstd tars are read (decompress it with lz4 -d)")
+	}
+	return br, "", func() {}, nil
+}
+
+// gzipMembers reads every member of a gzip file (pigz, cat a.gz b.gz),
+// as gzip -d does. It reads them one at a time, rather than with
+// gzip.Reader's Multistream, so that a member that checked out (its
+// CRC-32 and length verified) and junk after it are told apart from a
+// member cut short: gzip -d, too, only warns about trailing garbage.
+type gzipMembers struct {
+	br  *bufio.Reader
+	gz  *gzip.Reader
+	err error // sticky: gzip.Reader would forget why it stopped
+}
+
+// errGzipTrailer is wrapped by the error for bytes after a complete gzip
+// member that do not start another member.
+var errGzipTrailer = errors.New("data after the last gzip member is not another member")
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	g.gz.Multistream(false)
+	for {
+		n, err := g.gz.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		if _, err := g.br.Peek(1); err == io.EOF {
+			return n, io.EOF
+		} else if err != nil {
+			return n, err
+		}
+		if err := g.gz.Reset(g.br); err != nil {
+			g.err = fmt.Errorf("%w (%v)", errGzipTrailer, err)
+			return n, g.err
+		}
+		g.gz.Multistream(false)
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// readErrors marks errors of the raw input, so that they are reported as
+// I/O errors and not as a corrupt tar.
+type readErrors struct{ r io.Reader }
+
+func (r readErrors) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &readError{err}
+	}
+	return n, err
+}
+
+// decoded marks a decompressor's errors as such (see decodeError).
+type decoded struct {
+	codec string
+	r     io.Reader
+}
+
+func (d decoded) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF {
+		var re *readError
+		if !errors.As(err, &re) {
+			err = &decodeError{d.codec, err}
+		}
+	}
+	return n, err
+}
+
+// countingReader counts the uncompressed bytes archive/tar reads, which
+// is how entries' offsets are known, and keeps a copy of the block at
+// watch so that a refused header can be explained.
+type countingReader struct {
+	r     io.Reader
+	n     int64
+	watch int64
+	blk   [blockSize]byte
+	have  int // bytes of blk filled
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if lo, hi := max(c.n, c.watch), min(c.n+int64(n), c.watch+blockSize); lo < hi {
+		copy(c.blk[lo-c.watch:], p[lo-c.n:hi-c.n])
+		c.have = max(c.have, int(hi-c.watch))
+	}
+	c.n += int64(n)
+	return n, err
+}
+
+// watchAt starts keeping the block at off.
+func (c *countingReader) watchAt(off int64) {
+	c.watch, c.have = off, 0
+}
+
+// watched returns the part of the watched block read so far.
+func (c *countingReader) watched() []byte { return c.blk[:c.have] }
+
+// drain reads the rest of the stream after the end-of-archive marker and
+// returns how many bytes of it were not zeros. Reading to the end makes
+// gzip and zstd verify their trailing checksums, so a corrupt compressed
+// stream is caught, and a writer piping into us does not get SIGPIPE.
+func drain(r io.Reader) (nonzero int64, err error) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				nonzero++
+			}
+		}
+		if err == io.EOF {
+			return nonzero, nil
+		}
+		if err != nil {
+			return nonzero, err
+		}
+	}
+}
