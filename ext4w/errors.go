@@ -78,3 +78,22 @@ func (e *SizeError) Error() string {
 }
 
 func (e *SizeError) Unwrap() error { return e.Err }
+
+// NotDirError says which existing entry of a path is not a directory. It
+// matches ErrNotDir.
+type NotDirError struct {
+	Path     string   // the entry, relative to the root
+	Type     FileType // what it is instead
+	Linkname string   // its target, for a symlink
+}
+
+func (e *NotDirError) Error() string {
+	what := e.Type.String()
+	if e.Type == TypeSymlink {
+		what = fmt.Sprintf("symlink (to %q)", e.Linkname)
+	}
+	return fmt.Sprintf("%q is a %s, not a directory, so nothing can go under it", e.Path, what)
+}
+
+// Is makes errors.Is(err, ErrNotDir) true.
+func (e *NotDirError) Is(target error) bool { return target == ErrNotDir }

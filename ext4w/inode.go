@@ -160,8 +160,9 @@ type inode struct {
 
 // inodeExt holds what few inodes have, out of line.
 type inodeExt struct {
-	link   string  // a fast symlink's target
-	xattrs []xattr // sorted as ext4 wants them in a block
+	link     string  // a fast symlink's target
+	slowLink string  // a slow symlink's target, kept for Resolve
+	xattrs   []xattr // sorted as ext4 wants them in a block
 }
 
 func (n *inode) link() string {

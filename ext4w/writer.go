@@ -227,6 +227,8 @@ func (w *Writer) newInode(f *File) (inode, error) {
 		n.size = uint64(len(f.Linkname))
 		if len(f.Linkname) <= fastSymlinkMax {
 			n.ext = &inodeExt{link: f.Linkname}
+		} else {
+			n.ext = &inodeExt{slowLink: f.Linkname}
 		}
 	case TypeCharDev, TypeBlockDev:
 		if f.Devmajor > maxDevMajor || f.Devminor > maxDevMinor {
@@ -308,7 +310,7 @@ func (w *Writer) parentDir(parts []string, create bool) (uint32, error) {
 		return w.dirCache.id, nil
 	}
 	id := uint32(1)
-	for _, p := range dirParts {
+	for k, p := range dirParts {
 		d := w.nodes.at(id).dir
 		i, ok := d.lookup(p)
 		if !ok {
@@ -322,8 +324,8 @@ func (w *Writer) parentDir(parts []string, create bool) (uint32, error) {
 			continue
 		}
 		id = d.ents[i].id
-		if w.nodes.at(id).dir == nil {
-			return 0, ErrNotDir
+		if n := w.nodes.at(id); n.dir == nil {
+			return 0, &NotDirError{Path: strings.Join(dirParts[:k+1], "/"), Type: n.fileType(), Linkname: w.linkname(n)}
 		}
 	}
 	w.dirCache.path, w.dirCache.id = path, id
@@ -394,7 +396,8 @@ func (w *Writer) Link(oldname, newname string) error {
 	}
 	target, err := w.lookup(oldParts)
 	if err != nil {
-		return entryErr("link", newname, fmt.Errorf("target %q: %w", oldname, err))
+		// A target under a non-directory does not exist either.
+		return entryErr("link", newname, fmt.Errorf("target %q: %w", oldname, ErrNotExist))
 	}
 	if w.nodes.at(target).dir != nil {
 		return entryErr("link", newname, fmt.Errorf("target %q: %w", oldname, ErrIsDir))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ext4pack/ext4pack/ext4w"
 )
@@ -18,7 +19,7 @@ import (
 // fixed size, Copy reads on to the end, so that w.Close can say how much
 // the whole tar needs.
 func Copy(w *ext4w.Writer, r *Reader) (Info, error) {
-	c := copier{w: w, r: r, t: newTree(), buf: make([]byte, 1<<20)}
+	c := copier{w: w, r: r, buf: make([]byte, 1<<20), elves: map[uint32]elfInfo{}, osRel: map[uint32]osRelease{}}
 	full := w.OutOfSpace()
 	for {
 		e, err := r.Next()
@@ -26,7 +27,7 @@ func Copy(w *ext4w.Writer, r *Reader) (Info, error) {
 			// Hardlinks, whiteouts and dropped entries made no inode of
 			// their own, but their mtimes count too.
 			w.NoteMtime(r.Newest())
-			return c.t.info(c.info), nil
+			return c.finish(), nil
 		}
 		if err != nil {
 			return c.info, err
@@ -46,13 +47,29 @@ func Copy(w *ext4w.Writer, r *Reader) (Info, error) {
 	}
 }
 
-// copier is Copy's state: the tree it mirrors and what it learnt.
+// copier is Copy's state. What it keeps of files is small and only for
+// Info: the ELF machine of executables and the ID of os-release files,
+// keyed by ext4w's inode identity, so that hardlinks share it and a
+// replaced file loses it. The namespace itself lives in ext4w alone.
 type copier struct {
-	w    *ext4w.Writer
-	r    *Reader
-	t    *tree
-	buf  []byte
-	info Info
+	w     *ext4w.Writer
+	r     *Reader
+	buf   []byte
+	info  Info
+	elves map[uint32]elfInfo
+	osRel map[uint32]osRelease
+	// usrBin lists the ELF executables made under usr/bin, in tar order.
+	usrBin []namedID
+}
+
+type osRelease struct {
+	id  string
+	has bool // the file has an ID= line
+}
+
+type namedID struct {
+	name string
+	id   uint32
 }
 
 func (c *copier) apply(e *Entry) error {
@@ -68,61 +85,35 @@ func (c *copier) apply(e *Entry) error {
 		if err != nil && !errors.Is(err, ext4w.ErrNotExist) && !errors.Is(err, ext4w.ErrNotDir) {
 			return unwrapEntry(err)
 		}
-		c.t.remove(e.Name)
 	}
 	return nil
 }
 
 func (c *copier) create(e *Entry) error {
-	if err := c.checkParent(e.Name); err != nil {
-		return err
-	}
 	if err := c.w.Create(e.Name, &e.File); err != nil {
-		return explain(err)
+		return unwrapEntry(err)
 	}
-	n := tnode{target: e.File.Linkname}
-	switch e.File.Type {
-	case ext4w.TypeDir:
-		n.kind = kDir
-	case ext4w.TypeRegular:
-		n.kind = kReg
-	case ext4w.TypeSymlink:
-		n.kind = kSymlink
-	case ext4w.TypeCharDev:
-		n.kind = kChar
-	case ext4w.TypeBlockDev:
-		n.kind = kBlock
-	default:
-		n.kind = kFifo
+	if e.File.Type == ext4w.TypeRegular {
+		return c.data(e)
 	}
-	if n.kind == kReg {
-		if err := c.data(e, &n); err != nil {
-			return err
-		}
-	}
-	c.t.put(e.Name, n)
 	return nil
 }
 
 // data copies a regular file's data to the image, looking at its first
 // bytes for an ELF header and keeping an os-release file's content on the
 // way. Nothing else of a file is kept.
-func (c *copier) data(e *Entry, n *tnode) error {
+func (c *copier) data(e *Entry) error {
 	size := e.File.Size
-	if size == 0 {
-		// ext4w takes no Write for an empty file.
-		n.osRead = isOSRelease(e.Name, 0)
-		return nil
-	}
 	var head [elfHeadSize]byte
 	h := head[:min(int64(len(head)), size)]
 	if _, err := io.ReadFull(c.r, h); err != nil {
 		return truncated(err)
 	}
-	if _, err := c.w.Write(h); err != nil {
-		return explain(err)
+	if len(h) > 0 {
+		if _, err := c.w.Write(h); err != nil {
+			return unwrapEntry(err)
+		}
 	}
-	n.elf = sniffELF(h, e.File.Mode)
 	var keep *bytes.Buffer
 	var dst io.Writer = c.w
 	if isOSRelease(e.Name, size) {
@@ -137,14 +128,28 @@ func (c *copier) data(e *Entry, n *tnode) error {
 		if errors.As(err, &ee) {
 			return err // the Reader's own, already naming the entry
 		}
-		return explain(err)
+		return unwrapEntry(err)
 	}
 	if got != rest {
 		return truncated(io.ErrUnexpectedEOF)
 	}
+	elf := sniffELF(h, e.File.Mode)
+	if !elf.ok && keep == nil {
+		return nil
+	}
+	st, err := c.w.Lstat(e.Name)
+	if err != nil {
+		return unwrapEntry(err)
+	}
+	if elf.ok {
+		c.elves[st.ID] = elf
+		if strings.HasPrefix(e.Name, "usr/bin/") {
+			c.usrBin = append(c.usrBin, namedID{e.Name, st.ID})
+		}
+	}
 	if keep != nil {
-		n.osID, n.osHas = osReleaseID(keep.Bytes())
-		n.osRead = true
+		id, has := osReleaseID(keep.Bytes())
+		c.osRel[st.ID] = osRelease{id: id, has: has}
 	}
 	return nil
 }
@@ -158,49 +163,16 @@ func truncated(err error) error {
 }
 
 func (c *copier) link(e *Entry) error {
-	n, ok := c.t.get(e.Target)
+	err := c.w.Link(e.Target, e.Name)
 	switch {
-	case !ok:
+	case err == nil:
+		return nil
+	case errors.Is(err, ext4w.ErrNotExist):
 		return fmt.Errorf("hardlink to %q, which no earlier entry made (a hardlink must come after its target)", e.Target)
-	case n.kind == kDir:
+	case errors.Is(err, ext4w.ErrIsDir):
 		return fmt.Errorf("hardlink to directory %q", e.Target)
 	}
-	if err := c.checkParent(e.Name); err != nil {
-		return err
-	}
-	if err := c.w.Link(e.Target, e.Name); err != nil {
-		if errors.Is(err, ext4w.ErrNotExist) {
-			return fmt.Errorf("hardlink to %q, which no earlier entry made (a hardlink must come after its target)", e.Target)
-		}
-		return explain(err)
-	}
-	// The new name shares the target's inode, so what the tree knows of
-	// the target's content holds for it too.
-	c.t.put(e.Name, n)
-	return nil
-}
-
-// checkParent refuses an entry under a non-directory (SPEC), naming it.
-func (c *copier) checkParent(name string) error {
-	p, n, bad := c.t.nonDirParent(name)
-	if !bad {
-		return nil
-	}
-	what := n.kind.String()
-	if n.kind == kSymlink {
-		what = fmt.Sprintf("symlink (to %q)", n.target)
-	}
-	return fmt.Errorf("%q is a %s, not a directory, so nothing can go under it", p, what)
-}
-
-// explain words ext4w's errors for a tar entry: the entry's name is
-// added by the caller, so ext4w's own EntryError layer goes.
-func explain(err error) error {
-	err = unwrapEntry(err)
-	if errors.Is(err, ext4w.ErrNotDir) {
-		return fmt.Errorf("a parent of it is not a directory: %w", err)
-	}
-	return err
+	return unwrapEntry(err)
 }
 
 // unwrapEntry drops ext4w's own EntryError layer: the tar entry's name is

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/ext4pack/ext4pack/ext4w"
 )
 
 // Info is what Copy learnt about the tar: counts, and the defaults a
@@ -167,43 +169,40 @@ func isOSRelease(name string, size int64) bool {
 	return path.Base(name) == "os-release" && size <= maxOSRelease
 }
 
-// info answers Info's questions from the tree, once the tar is read.
-func (t *tree) info(in Info) Info {
+// finish answers Info's questions from the image's namespace, once the
+// tar is read, resolving symlinks as the booted system would.
+func (c *copier) finish() Info {
+	in := c.info
 	for _, cand := range []string{"etc/os-release", "usr/lib/os-release"} {
-		_, n, ok := t.resolve(cand)
-		if !ok {
+		_, st, err := c.w.Resolve(cand)
+		if err != nil {
 			continue
 		}
 		// os-release(5): the fallback is read only if /etc/os-release
 		// does not exist, not when it is unreadable.
-		if n.kind == kReg && n.osRead {
-			in.Distro = n.osID
-			if !n.osHas {
+		if rel, ok := c.osRel[st.ID]; ok && st.Type == ext4w.TypeRegular {
+			in.Distro = rel.id
+			if !rel.has {
 				in.Distro = "linux"
 			}
 		}
 		break
 	}
 
-	if p, n, ok := t.resolve("bin/sh"); ok && n.kind == kReg && n.elf.ok {
-		in.Arch, in.ArchFrom = archName(n.elf), "/"+p
+	if p, st, err := c.w.Resolve("bin/sh"); err == nil && st.Type == ext4w.TypeRegular && c.elves[st.ID].ok {
+		in.Arch, in.ArchFrom = archName(c.elves[st.ID]), "/"+p
 	} else {
-		best := int64(-1)
-		for p, n := range t.nodes {
-			if n.kind != kReg || !n.elf.ok || !strings.HasPrefix(p, "usr/bin/") || !t.alive(p, n.seq) {
-				continue
-			}
-			// The smallest seq is the first in tar order; being unique, it
-			// makes the choice independent of map order.
-			if best < 0 || n.seq < best {
-				best = n.seq
-				in.Arch, in.ArchFrom = archName(n.elf), "/"+p
+		for _, x := range c.usrBin {
+			// The first in tar order that is still there as it was made.
+			if st, err := c.w.Lstat(x.name); err == nil && st.ID == x.id {
+				in.Arch, in.ArchFrom = archName(c.elves[x.id]), "/"+x.name
+				break
 			}
 		}
 	}
 
 	for _, cand := range []string{"lib/systemd/systemd", "usr/lib/systemd/systemd"} {
-		if _, n, ok := t.resolve(cand); ok && n.kind == kReg {
+		if _, st, err := c.w.Resolve(cand); err == nil && st.Type == ext4w.TypeRegular {
 			in.HasSystemd = true
 		}
 	}
