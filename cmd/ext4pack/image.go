@@ -49,7 +49,7 @@ func imageCommand() *cli.Command {
 			if out == "" {
 				return usagef("image needs --out IMAGE")
 			}
-			_, err = buildImage(c, out, opts, nil)
+			_, err = buildImage(c, out, opts)
 			return err
 		},
 	}
@@ -151,10 +151,27 @@ func inputName(name string) string {
 
 // buildImage streams the tar into a new image at out, in one pass and
 // without holding the tar in memory: ext4w sizes the image at Close when
-// --size is not given. beforeClose, if not nil, runs after the last tar
-// entry and before the image is closed (make-bundle adds its guest files
-// there). Nothing is left at out, nor beside it, unless it succeeds.
-func buildImage(c *cli.Context, out string, opts []ext4w.Option, beforeClose func(*ext4w.Writer, tarflat.Info) error) (tarflat.Info, error) {
+// --size is not given. Nothing is left at out, nor beside it, unless it
+// succeeds.
+func buildImage(c *cli.Context, out string, opts []ext4w.Option) (tarflat.Info, error) {
+	f, err := createTemp(out)
+	if err != nil {
+		return tarflat.Info{}, err
+	}
+	p := newProgress(c)
+	info, err := writeImage(c, f, p, opts, nil)
+	p.done()
+	if err != nil {
+		discard(f)
+		return info, describe(c, err, out)
+	}
+	return info, commit(f, out)
+}
+
+// writeImage streams --rootfs-tar into an image written to f. beforeClose,
+// if not nil, runs after the last tar entry and before the image is closed
+// (make-bundle adds its guest files there).
+func writeImage(c *cli.Context, f *os.File, p *progress, opts []ext4w.Option, beforeClose func(*ext4w.Writer, tarflat.Info) error) (tarflat.Info, error) {
 	src := c.String("rootfs-tar")
 	in, err := openInput(src)
 	if err != nil {
@@ -162,32 +179,22 @@ func buildImage(c *cli.Context, out string, opts []ext4w.Option, beforeClose fun
 	}
 	defer in.Close()
 	warn := func(m string) { fmt.Fprintf(c.App.ErrWriter, "ext4pack: warning: %s\n", m) }
-	r := tarflat.NewReader(in, tarflat.WithWarn(warn))
+	r := tarflat.NewReader(p.reader(in, "reading "+inputName(src)), tarflat.WithWarn(warn))
 	defer r.Close()
-	f, err := createTemp(out)
-	if err != nil {
-		return tarflat.Info{}, err
-	}
 	w, err := ext4w.NewWriter(f, opts...)
 	if err != nil {
-		discard(f)
 		return tarflat.Info{}, err
 	}
 	info, err := tarflat.Copy(w, r)
 	if err != nil {
-		err = fmt.Errorf("%s: %w", inputName(src), err)
+		return info, fmt.Errorf("%s: %w", inputName(src), err)
 	}
-	if err == nil && beforeClose != nil {
-		err = beforeClose(w, info)
+	if beforeClose != nil {
+		if err := beforeClose(w, info); err != nil {
+			return info, err
+		}
 	}
-	if err == nil {
-		err = w.Close()
-	}
-	if err != nil {
-		discard(f)
-		return info, describe(c, err, out)
-	}
-	return info, commit(f, out)
+	return info, w.Close()
 }
 
 // describe adds what a user needs to an error: how much a too small

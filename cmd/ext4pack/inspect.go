@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/ext4"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ext4pack/ext4pack/bundle"
 	"github.com/ext4pack/ext4pack/ext4w"
 )
 
@@ -74,10 +79,35 @@ func inspect(out io.Writer, name string, paths []string) error {
 	return errors.Join(errs...)
 }
 
-// openImage returns the image itself; a bundle's image comes in a later
-// change.
-func openImage(_ io.Writer, f *os.File) (*os.File, func(), error) {
-	return f, func() {}, nil
+// openImage returns the image to read: f itself, or for a bundle (zstd
+// magic) its rootfs.ext4, extracted sparsely to a temporary file that
+// cleanup removes, after printing the manifest.
+func openImage(out io.Writer, f *os.File) (*os.File, func(), error) {
+	var magic [4]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil {
+		return nil, nil, fmt.Errorf("reading: %w", err)
+	}
+	if magic != [4]byte{0x28, 0xb5, 0x2f, 0xfd} {
+		return f, func() {}, nil
+	}
+	// Registered like any output, so that a signal removes it too.
+	tmp, err := createTemp(filepath.Join(os.TempDir(), "ext4pack-inspect.ext4"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { discard(tmp) }
+	m, err := bundle.ExtractRootfs(context.Background(), bufio.NewReaderSize(f, 1<<20), tmp)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	fmt.Fprintf(out, "manifest: %s\n", b)
+	return tmp, cleanup, nil
 }
 
 func readFS(img *os.File, size int64) (_ *ext4.FileSystem, err error) {

@@ -40,6 +40,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
 			imageCommand(),
+			makeBundleCommand(),
 			inspectCommand(),
 			versionCommand(),
 		},

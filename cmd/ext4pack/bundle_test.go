@@ -1,0 +1,284 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/ext4pack/ext4pack/bundle"
+	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/tarflat"
+)
+
+// guestPaths are SPEC's guest files, with their modes.
+var guestPaths = map[string]string{
+	"/usr/local/bin/banger-vsock-agent":                                      "regular\t0755\t0:0",
+	"/usr/local/libexec/banger-network-bootstrap":                            "regular\t0755\t0:0",
+	"/usr/local/libexec/banger-first-boot":                                   "regular\t0755\t0:0",
+	"/etc/systemd/system/banger-network.service":                             "regular\t0644\t0:0",
+	"/etc/systemd/system/banger-vsock-agent.service":                         "regular\t0644\t0:0",
+	"/etc/systemd/system/banger-first-boot.service":                          "regular\t0644\t0:0",
+	"/etc/modules-load.d/banger-vsock.conf":                                  "regular\t0644\t0:0",
+	"/var/lib/banger/first-boot-pending":                                     "regular\t0644\t0:0",
+	"/etc/systemd/system/multi-user.target.wants/banger-network.service":     "symlink\t0777\t0:0",
+	"/etc/systemd/system/multi-user.target.wants/banger-vsock-agent.service": "symlink\t0777\t0:0",
+	"/etc/systemd/system/multi-user.target.wants/banger-first-boot.service":  "symlink\t0777\t0:0",
+}
+
+var agentOnce struct {
+	sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// testAgent builds the vsock agent for amd64 once per test run, as make
+// build does, for --agent-bin (test binaries carry no embedded agents).
+func testAgent(t *testing.T) string {
+	t.Helper()
+	agentOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ext4pack-agent-*")
+		if err != nil {
+			agentOnce.err = err
+			return
+		}
+		agentOnce.path = filepath.Join(dir, "banger-vsock-agent")
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		cmd := exec.Command(goTool, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", agentOnce.path, "../../agents/vsockagent")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		agentOnce.out, agentOnce.err = cmd.CombinedOutput()
+	})
+	if agentOnce.err != nil {
+		t.Fatalf("building the agent: %v\n%s", agentOnce.err, agentOnce.out)
+	}
+	return agentOnce.path
+}
+
+// readBundle returns the bundle's member names, manifest and image bytes.
+func readBundle(t *testing.T, path string) ([]string, bundle.Manifest, []byte) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := zstd.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+	var names []string
+	var m bundle.Manifest
+	var img []byte
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch h.Name {
+		case "manifest.json":
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+		case "rootfs.ext4":
+			img = b
+		}
+	}
+	return names, m, img
+}
+
+// TestMakeBundle is the bundle issue's "done when": the printed lines are
+// true, the bundle holds exactly manifest.json and rootfs.ext4 with the
+// manifest from the flags, the image is clean and holds the tar and the
+// guest files, two runs give identical bytes, and inspect reads it with no
+// external program to be found.
+func TestMakeBundle(t *testing.T) {
+	in := oracle.EveryTypeTar(t)
+	agent := testAgent(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "every.tar.zst")
+	args := []string{"make-bundle", "--rootfs-tar", in, "--name", "every-type", "--arch", "amd64",
+		"--distro", "testos", "--kernel-ref", "vmlinux-6.1", "--description", "every entry type",
+		"--agent-bin", agent, "--out", out}
+	code, stdout, stderr := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	want := "path: " + out + "\nsha256: " + hex.EncodeToString(sum[:]) + "\nsize: " + strconv.Itoa(len(raw)) + "\n"
+	if stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
+	}
+	names, m, img := readBundle(t, out)
+	if strings.Join(names, ",") != "manifest.json,rootfs.ext4" {
+		t.Errorf("members %v", names)
+	}
+	imgSum := sha256.Sum256(img)
+	if m.Name != "every-type" || m.Arch != "x86_64" || m.Distro != "testos" || m.KernelRef != "vmlinux-6.1" ||
+		m.Description != "every entry type" || m.Rootfs != "rootfs.ext4" || m.RootfsSizeBytes != int64(len(img)) ||
+		m.RootfsSHA256 != hex.EncodeToString(imgSum[:]) || m.CreatedBy != "ext4pack "+version {
+		t.Errorf("manifest %+v", m)
+	}
+	imgPath := filepath.Join(t.TempDir(), "rootfs.ext4")
+	if err := os.WriteFile(imgPath, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	oracle.Fsck(t, imgPath)
+	newest, err := oracle.NewestMtime(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var extra []string
+	for p := range guestPaths {
+		extra = append(extra, p)
+	}
+	extra = append(extra, "/usr/local", "/etc/systemd", "/etc/modules-load.d", "/var/lib/banger", "/var")
+	oracle.CompareMount(t, in, imgPath, oracle.CreatedMtime(newest), oracle.IgnoreExtra(extra...))
+
+	// inspect takes the bundle as it is, and runs no external program.
+	t.Run("inspect", func(t *testing.T) {
+		t.Setenv("PATH", "")
+		var paths []string
+		for p := range guestPaths {
+			paths = append(paths, p)
+		}
+		code, stdout, stderr := runCLI(t, append([]string{"inspect", out}, paths...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if !strings.Contains(stdout, `"name": "every-type"`) {
+			t.Errorf("no manifest in:\n%s", stdout)
+		}
+		for p, w := range guestPaths {
+			if !strings.Contains(stdout, p+"\t"+w+"\t") {
+				t.Errorf("inspect does not show %s as %s:\n%s", p, w, stdout)
+			}
+		}
+	})
+
+	t.Run("reproducible", func(t *testing.T) {
+		out2 := filepath.Join(t.TempDir(), "every.tar.zst")
+		args2 := append([]string(nil), args...)
+		args2[len(args2)-1] = out2
+		if code, _, stderr := runCLI(t, args2...); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		raw2, err := os.ReadFile(out2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(raw, raw2) {
+			t.Error("two runs on the same input gave different bundles")
+		}
+	})
+
+	t.Run("json", func(t *testing.T) {
+		out3 := filepath.Join(t.TempDir(), "every.tar.zst")
+		args3 := append(append([]string(nil), args...), "--json")
+		args3[len(args3)-2] = out3
+		code, stdout, stderr := runCLI(t, args3...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var e map[string]any
+		if err := json.Unmarshal([]byte(stdout), &e); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, stdout)
+		}
+		for k, v := range map[string]any{"name": "every-type", "distro": "testos", "arch": "x86_64",
+			"kernel_ref": "vmlinux-6.1", "description": "every entry type", "tarball_url": "",
+			"tarball_sha256": hex.EncodeToString(sum[:]), "size_bytes": float64(len(raw))} {
+			if e[k] != v {
+				t.Errorf("%s: %v, want %v", k, e[k], v)
+			}
+		}
+		if len(e) != 8 {
+			t.Errorf("%d keys, want 8: %v", len(e), e)
+		}
+	})
+}
+
+// TestMakeBundleErrors checks the exit codes and that nothing is left.
+func TestMakeBundleErrors(t *testing.T) {
+	in := oracle.EveryTypeTar(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "b.tar.zst")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no name", []string{"--rootfs-tar", in, "--no-agents"}, 2, "--name"},
+		{"bad name", []string{"--rootfs-tar", in, "--name", "Bad_Name", "--no-agents"}, 2, "--name"},
+		{"name too long", []string{"--rootfs-tar", in, "--name", strings.Repeat("a", 65), "--no-agents"}, 2, "--name"},
+		{"bad arch", []string{"--rootfs-tar", in, "--name", "x", "--arch", "sparc", "--no-agents"}, 2, "--arch"},
+		{"no tar", []string{"--name", "x", "--no-agents"}, 2, "--rootfs-tar"},
+		{"agents both ways", []string{"--rootfs-tar", in, "--name", "x", "--agent-bin", in, "--no-agents"}, 2, "contradict"},
+		{"agent not an ELF", []string{"--rootfs-tar", in, "--name", "x", "--agent-bin", in}, 1, "agent"},
+		{"no embedded agents", []string{"--rootfs-tar", in, "--name", "x"}, 1, "--agent-bin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, append([]string{"make-bundle", "--out", out}, tc.args...)...)
+			if code != tc.code || !strings.Contains(stderr, tc.msg) || stdout != "" {
+				t.Errorf("exit %d (want %d), stdout %q, stderr %q (want %q)", code, tc.code, stdout, stderr, tc.msg)
+			}
+			requireEmpty(t, dir)
+		})
+	}
+}
+
+// TestPickArch covers the arch defaults and the contradiction check.
+func TestPickArch(t *testing.T) {
+	host, _ := hostArch()
+	for _, tc := range []struct {
+		flag, tarArch, want string
+		bad                 bool
+	}{
+		{"", "", host, false},
+		{"", "x86_64", "x86_64", false},
+		{"", "aarch64", "aarch64", false},
+		{"x86_64", "", "x86_64", false},
+		{"aarch64", "aarch64", "aarch64", false},
+		{"x86_64", "aarch64", "", true},
+		{"", "riscv64", "", true},
+	} {
+		info := tarInfo(tc.tarArch)
+		got, err := pickArch(tc.flag, info)
+		if (err != nil) != tc.bad || got != tc.want {
+			t.Errorf("flag %q tar %q: got %q, %v", tc.flag, tc.tarArch, got, err)
+		}
+	}
+}
+
+func tarInfo(arch string) tarflat.Info {
+	return tarflat.Info{Arch: arch, ArchFrom: "/bin/sh"}
+}
