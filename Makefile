@@ -34,13 +34,14 @@ test: vet
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./ext4w/...
 
-# Builds ext4pack, generates a small example rootfs tar (no download) and
-# turns it into an image.
+# Builds ext4pack, generates a small example rootfs tar (no download),
+# turns it into an image and a bundle, and shows what is inside.
 demo: build
 	@mkdir -p $(DEMO)
 	$(GO) run ./internal/examplefs/cmd/mkexample $(DEMO)/rootfs.tar
 	./$(BIN) image --rootfs-tar $(DEMO)/rootfs.tar --out $(DEMO)/rootfs.ext4
-	@ls -ls $(DEMO)/rootfs.ext4
+	./$(BIN) make-bundle --rootfs-tar $(DEMO)/rootfs.tar --name example --out $(DEMO)/example.tar.zst
+	./$(BIN) inspect $(DEMO)/example.tar.zst /usr/bin/passwd /usr/local/bin/banger-vsock-agent
 	@if command -v e2fsck >/dev/null; then e2fsck -fn $(DEMO)/rootfs.ext4; else echo "(install e2fsprogs to have e2fsck check the image)"; fi
 
 clean:
