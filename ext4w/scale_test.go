@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -189,6 +190,15 @@ const goldenSHA256 = "3bf71d8d965590c23fd0b3fe5a741daa59e459ec36eef63889b07f23c0
 // TestGoldenImage pins reproducibility: the same input gives the same
 // bytes on any machine and GOMAXPROCS.
 func TestGoldenImage(t *testing.T) {
+	for _, procs := range []int{1, 2, 8} {
+		t.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			goldenImage(t)
+		})
+	}
+}
+
+func goldenImage(t *testing.T) {
 	img := build(t, func(w *ext4w.Writer) error {
 		var errs []error
 		for i := 0; i < 400; i++ {
