@@ -300,6 +300,11 @@ func (w *Writer) size(cs *closeState) error {
 		}
 	}
 	cs.inodes = cs.geo.groups * cs.geo.inodesPer
+	if w.opt.inodes > cs.inodes {
+		// A group holds at most 32768 inodes (one bitmap block).
+		return fmt.Errorf("ext4w: %d inodes do not fit an image of %d MiB: it holds at most %d",
+			w.opt.inodes, cs.geo.blocks*blockSize>>20, cs.inodes)
+	}
 	if cs.inodes < uint64(cs.maxIno) {
 		return &SizeError{Err: ErrTooManyInodes, NeedInodes: uint64(cs.maxIno), HaveInodes: cs.inodes}
 	}

@@ -359,3 +359,17 @@ func TestLargeDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestInodesBeyondCapacity: a group holds at most 32768 inodes, so a
+// fixed size bounds --inodes.
+func TestInodesBeyondCapacity(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, _ := ext4w.NewWriter(f, ext4w.WithSize(64<<20), ext4w.WithInodes(100000))
+	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "holds at most 32768") {
+		t.Fatalf("got %v", err)
+	}
+}
