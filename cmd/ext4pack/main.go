@@ -36,6 +36,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:      "ext4pack",
 		Usage:     "turn a rootfs tar into an ext4 image or a microVM bundle",
+		Description: `Examples:
+   docker export $(docker create debian:bookworm) | ext4pack image --rootfs-tar - --out rootfs.ext4
+   ext4pack make-bundle --rootfs-tar rootfs.tar --name debian-12 --json
+   ext4pack inspect debian-12-x86_64.tar.zst /etc/os-release`,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
@@ -61,6 +65,8 @@ func versionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
 		Usage: "print the version",
+		Description: `Example:
+   ext4pack version`,
 		Action: func(c *cli.Context) error {
 			fmt.Fprintf(c.App.Writer, "ext4pack %s\n", version)
 			return nil

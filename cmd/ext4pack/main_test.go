@@ -123,3 +123,13 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("output directory holds %v, want only ok.img", names)
 	}
 }
+
+// TestHelpExamples: every command's --help shows an example, on stdout.
+func TestHelpExamples(t *testing.T) {
+	for _, cmd := range [][]string{{"--help"}, {"image", "--help"}, {"make-bundle", "--help"}, {"inspect", "--help"}, {"version", "--help"}} {
+		code, stdout, _ := runCLI(t, cmd...)
+		if code != 0 || !strings.Contains(stdout, "Example") || !strings.Contains(stdout, "ext4pack ") {
+			t.Errorf("%v: exit %d, no example in:\n%s", cmd, code, stdout)
+		}
+	}
+}
