@@ -34,8 +34,8 @@ func (e exitError) Error() string { return e.err.Error() }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
-		Name:      "ext4pack",
-		Usage:     "turn a rootfs tar into an ext4 image or a microVM bundle",
+		Name:  "ext4pack",
+		Usage: "turn a rootfs tar into an ext4 image or a microVM bundle",
 		Description: `Examples:
    docker export $(docker create debian:bookworm) | ext4pack image --rootfs-tar - --out rootfs.ext4
    ext4pack make-bundle --rootfs-tar rootfs.tar --name debian-12 --json

@@ -1,0 +1,470 @@
+package boottest
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// These tests need no VM, root or network: they cover the harness's own
+// logic, so that a broken parser cannot make the boot test pass.
+
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestRunDecision(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		run  bool
+	}{
+		{"unset", nil, false},
+		{"asked", map[string]string{envRun: "1"}, true},
+		{"ci", map[string]string{envCI: "true"}, true},
+		{"ci-turned-off", map[string]string{envCI: "true", envRun: "0"}, false},
+		{"bad-value", map[string]string{envRun: "yes"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run, why := runDecision(envOf(tc.env))
+			if run != tc.run {
+				t.Fatalf("run = %v (%s), want %v", run, why, tc.run)
+			}
+			if !run && why == "" {
+				t.Fatal("a skip must say why")
+			}
+		})
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	c, err := loadConfig(envOf(map[string]string{envCache: dir, envTimeout: "90s", envBanger: "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.cacheDir != dir || c.bootTimeout != 90*time.Second || c.banger {
+		t.Fatalf("got %+v", c)
+	}
+	c, err = loadConfig(envOf(map[string]string{envCache: dir}))
+	if err != nil || !c.banger || c.bootTimeout != 0 {
+		t.Fatalf("defaults: %+v, %v", c, err)
+	}
+	for _, bad := range []map[string]string{
+		{envCache: dir, envTimeout: "ten minutes"},
+		{envCache: dir, envTimeout: "-1s"},
+		{envCache: dir, envBanger: "no"},
+	} {
+		if _, err := loadConfig(envOf(bad)); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+func TestHostHasVirtualization(t *testing.T) {
+	for _, tc := range []struct {
+		cpuinfo string
+		want    bool
+	}{
+		{"processor\t: 0\nflags\t\t: fpu vme de pse vmx sse\n", true},
+		{"flags\t\t: fpu svm\n", true},
+		{"flags\t\t: fpu vme de pse sse hypervisor\n", false},
+		// A flag that only contains the name is not it.
+		{"flags\t\t: vmxe svmx\n", false},
+		{"", false},
+	} {
+		if got := hostHasVirtualization(tc.cpuinfo); got != tc.want {
+			t.Errorf("%q: got %v, want %v", tc.cpuinfo, got, tc.want)
+		}
+	}
+}
+
+func TestDebianMirror(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []aptSourceFile
+		want  string
+	}{
+		{"one-line", []aptSourceFile{{"/etc/apt/sources.list", "# comment\ndeb-src http://src.example/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian/ bookworm main\n"}},
+			"http://m.example/debian"},
+		{"deb822", []aptSourceFile{{"/etc/apt/sources.list.d/debian.sources",
+			"Types: deb\n# http://snapshot.example/\nURIs: http://off.example/debian\nSuites: bookworm\nEnabled: no\n\n" +
+				"Types: deb deb-src\nURIs: mirror+file:/etc/apt/mirrors.txt\n http://m.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n" +
+				"Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n"}},
+			"http://m.example/debian"},
+		{"suite-must-match-exactly", []aptSourceFile{
+			{"/etc/apt/sources.list", "deb http://security.example/debian-security bookworm-security main\n"},
+			{"/etc/apt/sources.list.d/x.list", "deb https://m.example/debian bookworm main\n"}},
+			"https://m.example/debian"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := debianMirror(tc.files, "bookworm")
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+	if got, err := debianMirror([]aptSourceFile{{"/etc/apt/sources.list", "deb http://m.example/debian trixie main\n"}}, "bookworm"); err == nil {
+		t.Fatalf("no bookworm source, yet got %q", got)
+	}
+}
+
+func TestReadAptSourcesIgnoresOtherSuffixes(t *testing.T) {
+	dir := t.TempDir()
+	d := filepath.Join(dir, "sources.list.d")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"a.list.disabled-by-farm": "deb http://disabled.example/debian bookworm main\n",
+		"b.sources":               "Types: deb\nURIs: http://m.example/debian\nSuites: bookworm\n",
+	} {
+		if err := os.WriteFile(filepath.Join(d, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := readAptSources(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := debianMirror(files, "bookworm"); err != nil || got != "http://m.example/debian" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+func TestParseAptDepends(t *testing.T) {
+	out := "linux-image-cloud-amd64\n  Depends: <linux-image-virtual>\n |Depends: linux-image-6.1.0-56-cloud-amd64\n  Depends: foo\n"
+	got, err := parseAptDepends(out, "linux-image-")
+	if err != nil || got != "linux-image-6.1.0-56-cloud-amd64" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if _, err := parseAptDepends("linux-image-cloud-amd64\n", "linux-image-"); err == nil {
+		t.Fatal("no Depends line, no error")
+	}
+}
+
+func TestCleanTarName(t *testing.T) {
+	for in, want := range map[string]string{
+		"./": "", ".": "", "./usr/bin/passwd": "usr/bin/passwd", "/etc/": "etc", "etc//x/../y": "etc/y",
+	} {
+		if got := cleanTarName(in); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+}
+
+// tarEntry is a test tar's entry.
+type tarEntry struct {
+	name string
+	typ  byte
+	mode int64
+	data string
+	link string
+}
+
+func writeTestTar(t *testing.T, p string, entries []tarEntry) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	mtime := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Linkname: e.link, ModTime: mtime, Size: int64(len(e.data))}
+		if e.typ != tar.TypeReg {
+			hdr.Size = 0
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readTestTar returns the tar's entries by clean name; a later entry wins.
+func readTestTar(t *testing.T, p string) (map[string]*tar.Header, map[string]string, []string) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	hdrs := map[string]*tar.Header{}
+	data := map[string]string{}
+	var order []string
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := cleanTarName(hdr.Name)
+		hdrs[name] = hdr
+		data[name] = string(b)
+		order = append(order, name)
+	}
+	return hdrs, data, order
+}
+
+// fakeKernel makes a kernel whose module tree holds one module.
+func fakeKernel(t *testing.T) kernel {
+	t.Helper()
+	dir := t.TempDir()
+	mods := filepath.Join(dir, "lib", "modules", "6.1.0-test")
+	if err := os.MkdirAll(filepath.Join(mods, "kernel", "drivers", "net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"kernel/drivers/net/virtio_net.ko": "ELF", "modules.dep": "kernel/drivers/net/virtio_net.ko:\n"} {
+		if err := os.WriteFile(filepath.Join(mods, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return kernel{version: "6.1.0-test", modules: mods}
+}
+
+func TestComposeTestTar(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.tar")
+	writeTestTar(t, base, []tarEntry{
+		{name: "./", typ: tar.TypeDir, mode: 0o755},
+		{name: "./usr/", typ: tar.TypeDir, mode: 0o755},
+		{name: "./usr/lib/", typ: tar.TypeDir, mode: 0o755},
+		{name: "./usr/bin/", typ: tar.TypeDir, mode: 0o755},
+		{name: "./lib", typ: tar.TypeSymlink, mode: 0o777, link: "usr/lib"},
+		{name: "./usr/bin/passwd", typ: tar.TypeReg, mode: 0o4755, data: "passwd"},
+		{name: "./etc/", typ: tar.TypeDir, mode: 0o755},
+		{name: "./etc/machine-id", typ: tar.TypeReg, mode: 0o444, data: "31f55cac10814744a93279f2d8973e76\n"},
+		{name: "./etc/hostname", typ: tar.TypeReg, mode: 0o644, data: "buildhost\n"},
+	})
+
+	t.Run("plain", func(t *testing.T) {
+		out := filepath.Join(dir, "plain.tar")
+		if err := composeTestTar(out, base, fakeKernel(t), variant{}); err != nil {
+			t.Fatal(err)
+		}
+		hdrs, data, order := readTestTar(t, out)
+		if data["etc/machine-id"] != "" || hdrs["etc/machine-id"].Mode != 0o444 {
+			t.Errorf("machine-id: %q mode %o, want empty, mode kept", data["etc/machine-id"], hdrs["etc/machine-id"].Mode)
+		}
+		if data["etc/hostname"] != "localhost\n" {
+			t.Errorf("hostname %q", data["etc/hostname"])
+		}
+		if hdrs["usr/bin/passwd"].Mode != 0o4755 {
+			t.Errorf("passwd mode %o", hdrs["usr/bin/passwd"].Mode)
+		}
+		// lib is a symlink to usr/lib, so the modules go under usr/lib:
+		// an entry under the lib symlink would be rejected by ext4pack.
+		if _, ok := hdrs["usr/lib/modules/6.1.0-test/kernel/drivers/net/virtio_net.ko"]; !ok {
+			t.Errorf("modules not under usr/lib/modules: %v", order)
+		}
+		for _, name := range order {
+			if strings.HasPrefix(name, "lib/") {
+				t.Errorf("entry %s under the lib symlink", name)
+			}
+		}
+		if hdrs["lib"].Typeflag != tar.TypeSymlink {
+			t.Error("the lib symlink was replaced")
+		}
+		if data[checkScriptPath] != string(checkScript) || hdrs[checkScriptPath].Mode != 0o755 {
+			t.Errorf("checker script missing or mode %o", hdrs[checkScriptPath].Mode)
+		}
+		if h := hdrs[checkWantsPath]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "/"+checkUnitPath {
+			t.Errorf("checker unit not enabled: %+v", h)
+		}
+		if !strings.Contains(data[modulesConfPath], "virtio_net") {
+			t.Errorf("modules-load.d entry %q", data[modulesConfPath])
+		}
+		// Every parent comes before its children.
+		seen := map[string]bool{"": true}
+		for _, name := range order {
+			if parent := filepath.Dir(name); parent != "." && !seen[parent] && hdrs[parent] != nil {
+				t.Errorf("%s comes before its parent %s", name, parent)
+			}
+			seen[name] = true
+		}
+	})
+
+	t.Run("variant", func(t *testing.T) {
+		out := filepath.Join(dir, "variant.tar")
+		v := variant{
+			edits:    map[string]func(*tar.Header){"usr/bin/passwd": func(h *tar.Header) { h.Mode &^= 0o4000 }},
+			symlinks: map[string]string{"etc/systemd/system.control/banger-first-boot.service": "/dev/null"},
+		}
+		if err := composeTestTar(out, base, fakeKernel(t), v); err != nil {
+			t.Fatal(err)
+		}
+		hdrs, _, _ := readTestTar(t, out)
+		if hdrs["usr/bin/passwd"].Mode != 0o755 {
+			t.Errorf("passwd mode %o, want 0755", hdrs["usr/bin/passwd"].Mode)
+		}
+		if h := hdrs["etc/systemd/system.control/banger-first-boot.service"]; h == nil || h.Linkname != "/dev/null" {
+			t.Errorf("mask missing: %+v", h)
+		}
+	})
+
+	t.Run("edit-that-matches-nothing", func(t *testing.T) {
+		v := variant{edits: map[string]func(*tar.Header){"usr/bin/nosuch": func(*tar.Header) {}}}
+		if err := composeTestTar(filepath.Join(dir, "bad.tar"), base, fakeKernel(t), v); err == nil {
+			t.Fatal("a control that changes nothing must be an error")
+		}
+	})
+}
+
+func TestResolveDir(t *testing.T) {
+	c := newTarComposer(io.Discard)
+	c.links["lib"] = "usr/lib"
+	c.links["usr/lib/abs"] = "/opt/x"
+	c.links["loop"] = "loop"
+	for in, want := range map[string]string{
+		"lib/modules": "usr/lib/modules", "usr/lib/abs/y": "opt/x/y", "etc/x": "etc/x",
+	} {
+		if got, err := c.resolveDir(in); err != nil || got != want {
+			t.Errorf("%s: got %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := c.resolveDir("loop/x"); err == nil {
+		t.Error("a symlink loop must be an error")
+	}
+}
+
+func TestParseReportAndJudge(t *testing.T) {
+	all := wantChecks(true)
+	var ok strings.Builder
+	// Stray bytes before the first line, as a tty may leave, and CRs
+	// already stripped by readLog.
+	ok.WriteString("\x00\x00")
+	for _, name := range all {
+		ok.WriteString("BOOTTEST CHECK " + name + " ok fine, with spaces\n")
+	}
+	ok.WriteString("BOOTTEST PASS\n")
+	r := parseReport(ok.String())
+	if len(r.checks) != len(all) || r.verdict != "PASS" || r.checks[0].detail != "fine, with spaces" {
+		t.Fatalf("parsed %+v", r)
+	}
+	if err := judge(r, all, nil); err != nil {
+		t.Fatalf("a clean report: %v", err)
+	}
+	if err := judge(r, all, []string{"passwd-mode"}); err == nil {
+		t.Fatal("a control whose check passed must fail")
+	}
+
+	failing := strings.Replace(ok.String(), "passwd-mode ok", "passwd-mode fail", 1)
+	failing = strings.Replace(failing, "BOOTTEST PASS", "BOOTTEST FAIL", 1)
+	if err := judge(parseReport(failing), all, []string{"passwd-mode"}); err != nil {
+		t.Fatalf("the control failing as built: %v", err)
+	}
+	if err := judge(parseReport(failing), all, nil); err == nil {
+		t.Fatal("a failed check must fail the positive boot")
+	}
+
+	for name, text := range map[string]string{
+		"no-verdict":     strings.Replace(ok.String(), "BOOTTEST PASS\n", "", 1),
+		"missing-check":  strings.Replace(ok.String(), "BOOTTEST CHECK root-rw ok fine, with spaces\n", "", 1),
+		"doubled-check":  ok.String() + "BOOTTEST CHECK root-rw ok again\n",
+		"unknown-check":  ok.String() + "BOOTTEST CHECK surprise ok\n",
+		"odd-result":     strings.Replace(ok.String(), "root-rw ok", "root-rw maybe", 1),
+		"odd-line":       ok.String() + "BOOTTEST WHAT\n",
+		"pass-with-fail": strings.Replace(ok.String(), "root-rw ok", "root-rw fail", 1),
+		"empty":          "",
+	} {
+		if err := judge(parseReport(text), all, nil); err == nil {
+			t.Errorf("%s: judged clean", name)
+		}
+	}
+}
+
+func TestSuspiciousExt4(t *testing.T) {
+	console := strings.Join([]string{
+		"[    1.234567] EXT4-fs (nvme0n1): mounted filesystem 0a1b-... with ordered data mode. Quota mode: none.",
+		"[    2.0] EXT4-fs (nvme0n1): re-mounted 0a1b. Quota mode: none.",
+		"[    3.0] EXT4-fs warning (device nvme0n1): ext4_dirblock_csum_verify:404: No space for directory leaf checksum.",
+		"[    4.0] EXT4-fs error (device nvme0n1): htree_dirblock_to_tree:1080: inode #2: comm ls: bad entry",
+		"[    5.0] random: crng init done",
+	}, "\n")
+	lines := ext4Lines(console)
+	if len(lines) != 4 {
+		t.Fatalf("EXT4-fs lines: %q", lines)
+	}
+	bad := suspiciousExt4(lines)
+	if len(bad) != 2 || !strings.Contains(bad[0], "warning") || !strings.Contains(bad[1], "error") {
+		t.Fatalf("suspicious: %q", bad)
+	}
+}
+
+func TestCleanLog(t *testing.T) {
+	in := "\x1b[0;32m  OK  \x1b[0m] Started x.\r\n\x1b[K[ *** ] Job a running (1s)\r[ *** ] Job a running (2s)\r\nBOOTTEST PASS\r\n"
+	want := "  OK  ] Started x.\n[ *** ] Job a running (1s)\n[ *** ] Job a running (2s)\nBOOTTEST PASS\n"
+	if got := cleanLog(in); got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestVMArgs(t *testing.T) {
+	v := vm{kernel: "/k/vmlinuz", image: "/i/rootfs.ext4", console: "/l/c.log", results: "/l/r.log", banger: true}
+	args := strings.Join(v.args(), " ")
+	for _, want := range []string{"-accel tcg,thread=multi", "-M q35", "-no-reboot", "-nodefaults",
+		"-serial file:/l/c.log -serial file:/l/r.log", "nvme,drive=root", "hubport,id=n0,hubid=0"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args lack %q: %s", want, args)
+		}
+	}
+	cmdline := v.cmdline()
+	for _, want := range []string{"root=/dev/nvme0n1 rw", "panic=-1", "net.ifnames=0",
+		"ip=192.0.2.2::192.0.2.1:255.255.255.0:boottest:eth0:off", "boottest.addr=192.0.2.2/24", "boottest.banger=1"} {
+		if !strings.Contains(cmdline, want) {
+			t.Errorf("cmdline lacks %q: %s", want, cmdline)
+		}
+	}
+	v.kvm, v.banger = true, false
+	if args := v.args(); !slices.Contains(args, "kvm") || slices.Contains(args, "tcg,thread=multi") {
+		t.Errorf("kvm args: %v", args)
+	}
+	if strings.Contains(v.cmdline(), "boottest.banger") {
+		t.Error("banger checks asked for without the guest files")
+	}
+}
+
+// TestScriptsShellcheck lints the guest checker, which runs under the
+// guest's /bin/sh (dash on Debian), and the host's install-deps.sh.
+func TestScriptsShellcheck(t *testing.T) {
+	sc, err := exec.LookPath("shellcheck")
+	if err != nil {
+		skipOrFail(t, "shellcheck not found (apt-get install shellcheck)")
+	}
+	for name, script := range map[string][]byte{"guest/boottest-check.sh": checkScript, "install-deps.sh": nil} {
+		t.Run(name, func(t *testing.T) {
+			if script == nil {
+				b, err := os.ReadFile(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				script = b
+			}
+			cmd := exec.Command(sc, "-s", "sh", "-")
+			cmd.Stdin = bytes.NewReader(script)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("shellcheck %s: %v\n%s", name, err, out)
+			}
+		})
+	}
+}

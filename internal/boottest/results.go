@@ -1,0 +1,184 @@
+package boottest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// The checks guest/boottest-check.sh runs, by name. The host insists on
+// every one: a checker that stopped early or skipped a check cannot pass.
+var (
+	baseChecks = []string{"root-ext4", "root-rw", "passwd-mode", "shadow-mode"}
+	// bangerChecks need the banger guest files in the image.
+	bangerChecks = []string{
+		"first-boot-ran", "first-boot-marker",
+		"vsock-agent-state", "vsock-agent-version",
+		"network-service", "network-address", "network-hostname",
+	}
+)
+
+// wantChecks returns the checks a guest must report.
+func wantChecks(banger bool) []string {
+	if banger {
+		return append(slices.Clone(baseChecks), bangerChecks...)
+	}
+	return slices.Clone(baseChecks)
+}
+
+// check is one `BOOTTEST CHECK <name> <ok|fail> <detail>` line.
+type check struct {
+	name, result, detail string
+}
+
+// report is what the checker printed on the results port.
+type report struct {
+	checks  []check
+	verdict string   // "PASS", "FAIL", or "" if the checker never got to it
+	other   []string // BOOTTEST lines of no known form
+}
+
+// parseReport reads the checker's lines from a serial log. Lines without
+// the BOOTTEST prefix are ignored: the port carries nothing else, but a
+// line the guest wrote before its tty was set up may hold stray bytes.
+func parseReport(log string) report {
+	var r report
+	for _, line := range strings.Split(log, "\n") {
+		i := strings.Index(line, "BOOTTEST ")
+		if i < 0 {
+			continue
+		}
+		line = strings.TrimSpace(line[i:])
+		fields := strings.SplitN(line, " ", 5)
+		switch {
+		case len(fields) == 2 && (fields[1] == "PASS" || fields[1] == "FAIL"):
+			r.verdict = fields[1]
+		case len(fields) >= 4 && fields[1] == "CHECK":
+			c := check{name: fields[2], result: fields[3]}
+			if len(fields) == 5 {
+				c.detail = fields[4]
+			}
+			r.checks = append(r.checks, c)
+		default:
+			r.other = append(r.other, line)
+		}
+	}
+	return r
+}
+
+// failed returns the names of the checks that did not report ok.
+func (r report) failed() []string {
+	var names []string
+	for _, c := range r.checks {
+		if c.result != "ok" {
+			names = append(names, c.name)
+		}
+	}
+	return names
+}
+
+// lines returns the checks as the guest printed them, for the test's log.
+func (r report) lines() string {
+	var b strings.Builder
+	for _, c := range r.checks {
+		fmt.Fprintf(&b, "BOOTTEST CHECK %s %s %s\n", c.name, c.result, c.detail)
+	}
+	for _, l := range r.other {
+		fmt.Fprintln(&b, l)
+	}
+	if r.verdict != "" {
+		fmt.Fprintf(&b, "BOOTTEST %s\n", r.verdict)
+	}
+	return b.String()
+}
+
+// judge compares a report with what the boot should give: every check in
+// want reported exactly once and nothing else, exactly the checks in
+// wantFail failed, and the verdict that follows. A negative control passes
+// only when the guest failed for the reason it was built to fail for, not
+// because the boot broke elsewhere.
+func judge(r report, want, wantFail []string) error {
+	var problems []string
+	seen := map[string]int{}
+	for _, c := range r.checks {
+		seen[c.name]++
+		if !slices.Contains(want, c.name) {
+			problems = append(problems, "unexpected check "+c.name)
+		}
+		if c.result != "ok" && c.result != "fail" {
+			problems = append(problems, fmt.Sprintf("check %s: result %q is neither ok nor fail", c.name, c.result))
+		}
+	}
+	for _, name := range want {
+		switch seen[name] {
+		case 0:
+			problems = append(problems, "missing check "+name)
+		case 1:
+		default:
+			problems = append(problems, fmt.Sprintf("check %s reported %d times", name, seen[name]))
+		}
+	}
+	for _, l := range r.other {
+		problems = append(problems, "unrecognised line "+l)
+	}
+	failed := r.failed()
+	gotFail, expFail := slices.Sorted(slices.Values(failed)), slices.Sorted(slices.Values(wantFail))
+	if !slices.Equal(gotFail, expFail) {
+		problems = append(problems, fmt.Sprintf("failed checks %v, want %v", gotFail, expFail))
+	}
+	wantVerdict := "PASS"
+	if len(wantFail) > 0 {
+		wantVerdict = "FAIL"
+	}
+	switch {
+	case r.verdict == "":
+		problems = append(problems, "no BOOTTEST PASS or FAIL line: the checker did not finish")
+	case r.verdict != wantVerdict:
+		problems = append(problems, fmt.Sprintf("verdict %s, want %s", r.verdict, wantVerdict))
+	case r.verdict == "PASS" && len(failed) > 0, r.verdict == "FAIL" && len(failed) == 0:
+		problems = append(problems, fmt.Sprintf("verdict %s does not agree with the failed checks %v", r.verdict, failed))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// ext4Lines returns the kernel's EXT4-fs lines from the console log.
+func ext4Lines(console string) []string {
+	var lines []string
+	for _, l := range strings.Split(console, "\n") {
+		if strings.Contains(l, "EXT4-fs") {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return lines
+}
+
+// benignExt4 are the EXT4-fs messages a clean mount, remount and unmount
+// print. Any other EXT4-fs line (an error, a warning, a journal recovery, a
+// checksum complaint) fails the boot: a fresh image that booted once must
+// give the kernel nothing to say but these.
+var benignExt4 = []string{
+	"mounted filesystem",    // "mounted filesystem <uuid> r/w with ordered data mode. Quota mode: none."
+	"re-mounted",            // systemd-remount-fs, and / going read-only at shutdown
+	"unmounting filesystem", // a clean unmount (newer kernels)
+}
+
+// suspiciousExt4 returns the EXT4-fs lines not in benignExt4.
+func suspiciousExt4(lines []string) []string {
+	var bad []string
+	for _, l := range lines {
+		ok := false
+		for _, b := range benignExt4 {
+			if strings.Contains(l, b) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			bad = append(bad, l)
+		}
+	}
+	return bad
+}
