@@ -57,7 +57,8 @@ func TestEncodeTime(t *testing.T) {
 		{"1960 (pre-1970, epoch bits 0)", -315619200, 0xED300880, 0},
 		{"1901 (the lowest)", minTime, 0x80000000, 0},
 		{"2040 (past 2038)", 2208988800, 2208988800, 1},
-		{"2446 (the highest)", maxTime, 0x7FFFFFFF, 3},
+		{"2310 (the highest)", maxTime, 0x7FFFFFFF, 2},
+		{"2446 (epoch 3, which this writer never uses)", 1<<31 - 1 + 3<<32, 0x7FFFFFFF, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lo, extra := encodeTime(timestamp{sec: tc.sec, nsec: 999999999})

@@ -74,7 +74,7 @@ type File struct {
 	// holds majors below 4096 and minors below 2^20.
 	Devmajor, Devminor uint32
 	// Mtime is the modification time. Atime and Ctime default to it, and
-	// Crtime (the birth time) too. Times from 1901 to 2446 fit, with
+	// Crtime (the birth time) too. Times from 1901 to 2310 fit, with
 	// nanoseconds; others are clamped with a warning.
 	Atime, Mtime, Ctime, Crtime time.Time
 	// Xattrs maps full attribute names ("user.x", "security.capability",
@@ -100,10 +100,14 @@ type timestamp struct {
 }
 
 // ext4 time range (inodes.rst "Inode Timestamps"): the 32-bit seconds
-// field is signed, and two extra epoch bits extend it by 3 * 2^32.
+// field is signed, and two extra epoch bits extend it by up to 3 * 2^32.
+// The last epoch is not used: old kernels wrote epoch 3 for times before
+// 1970, so e2fsck reports a time with epoch 3 and the sign bit set
+// (2310-04-04 to 2378) as "likely pre-1970". Times end where epoch 2
+// does, in 2310.
 const (
 	minTime = -1 << 31
-	maxTime = 1<<31 - 1 + 3<<32
+	maxTime = 1<<31 - 1 + 2<<32
 )
 
 // clampTime turns t into a timestamp that ext4 can hold; ok is false when

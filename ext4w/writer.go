@@ -40,7 +40,9 @@ type Writer struct {
 	curName   string
 	curRemain int64
 	curBlock  uint64 // next logical block
-	fbuf      []byte // data waiting to be placed, whole blocks but the last
+	fbuf      []byte // the start of a block Write has not completed yet
+	runKind   uint8  // the run hashRun is in: 0 none, 1 data, 2 holes
+	runLen    uint64
 
 	dirCache struct {
 		path string
@@ -58,8 +60,6 @@ type Writer struct {
 	err    error
 	closed bool
 }
-
-const fileBufSize = 1 << 20
 
 // NewWriter returns a Writer that writes an image to out, which should be
 // empty.
@@ -198,7 +198,7 @@ func (w *Writer) Create(name string, f *File) error {
 	if n.isReg() && f.Size > 0 {
 		w.cur, w.curName, w.curRemain, w.curBlock = id, name, f.Size, 0
 		if cap(w.fbuf) == 0 {
-			w.fbuf = make([]byte, 0, fileBufSize)
+			w.fbuf = make([]byte, 0, blockSize)
 		}
 	}
 	return nil
@@ -268,7 +268,7 @@ func (w *Writer) times(f *File) [4]timestamp {
 		}
 		ts, ok := clampTime(src)
 		if !ok {
-			w.opt.warn(fmt.Sprintf("time %v is outside what ext4 holds (1901-2446); clamped", src))
+			w.opt.warn(fmt.Sprintf("time %v is outside what ext4 holds without e2fsck complaining (1901 to 2310-04-04); clamped", src))
 		}
 		out[i] = ts
 	}
@@ -483,21 +483,37 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, entryErr("write", name, ErrWriteTooLong)
 	}
 	total := len(p)
-	for len(p) > 0 {
-		k := min(len(p), fileBufSize-len(w.fbuf))
+	// Complete a partial block first, then take whole blocks straight
+	// from p, and keep the tail for the next call: data is copied once,
+	// into the stream's batch.
+	if len(w.fbuf) > 0 {
+		k := min(len(p), blockSize-len(w.fbuf))
 		w.fbuf = append(w.fbuf, p[:k]...)
 		p = p[k:]
-		w.curRemain -= int64(k)
-		if len(w.fbuf) == fileBufSize {
-			if err := w.placeFileData(false); err != nil {
+		if len(w.fbuf) == blockSize {
+			if err := w.placeBlocks(w.fbuf); err != nil {
 				return total - len(p), err
 			}
+			w.fbuf = w.fbuf[:0]
 		}
 	}
-	if w.curRemain == 0 {
-		if err := w.placeFileData(true); err != nil {
-			return total, err
+	if k := len(p) &^ (blockSize - 1); k > 0 {
+		if err := w.placeBlocks(p[:k]); err != nil {
+			return total - len(p), err
 		}
+		p = p[k:]
+	}
+	w.fbuf = append(w.fbuf, p...)
+	w.curRemain -= int64(total)
+	if w.curRemain == 0 {
+		if len(w.fbuf) > 0 {
+			w.fbuf = append(w.fbuf, zeroBlock[:blockSize-len(w.fbuf)]...)
+			if err := w.placeBlocks(w.fbuf); err != nil {
+				return total, err
+			}
+			w.fbuf = w.fbuf[:0]
+		}
+		w.endRunHash()
 		w.cur = 0
 	}
 	return total, nil
@@ -505,40 +521,48 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 var zeroBlock [blockSize]byte
 
-// placeFileData moves buffered data to its blocks. Whole zero blocks are
-// skipped (holes); runs of data blocks are allocated and written.
-func (w *Writer) placeFileData(last bool) error {
-	b := w.fbuf
-	if last && len(b)%blockSize != 0 {
-		pad := blockSize - len(b)%blockSize
-		b = append(b, zeroBlock[:pad]...)
-	}
+// placeBlocks places whole blocks of the current file. Blocks of zeros
+// are skipped (holes); runs of data blocks are allocated and written.
+func (w *Writer) placeBlocks(b []byte) error {
 	n := w.nodes.at(w.cur)
 	for i := 0; i < len(b); {
-		if bytes.Equal(b[i:i+blockSize], zeroBlock[:]) {
-			j := i + blockSize
-			for j < len(b) && bytes.Equal(b[j:j+blockSize], zeroBlock[:]) {
-				j += blockSize
-			}
-			// The identity hash counts holes instead of hashing their
-			// zeros, so huge sparse files cost little.
-			w.hashU64(0, uint64(j-i))
-			w.curBlock += uint64((j - i) / blockSize)
-			i = j
-			continue
-		}
+		zero := bytes.Equal(b[i:i+blockSize], zeroBlock[:])
 		j := i + blockSize
-		for j < len(b) && !bytes.Equal(b[j:j+blockSize], zeroBlock[:]) {
+		for j < len(b) && bytes.Equal(b[j:j+blockSize], zeroBlock[:]) == zero {
 			j += blockSize
 		}
-		w.hashU64(1, uint64(j-i)) // the bytes go to the stream's own hash
-		if err := w.placeRun(n, b[i:j]); err != nil {
+		w.hashRun(zero, uint64(j-i))
+		if zero {
+			w.curBlock += uint64((j - i) / blockSize)
+		} else if err := w.placeRun(n, b[i:j]); err != nil {
 			return err
 		}
 		i = j
 	}
-	w.fbuf = w.fbuf[:0]
 	return nil
+}
+
+// hashRun feeds the identity hash a file's layout as runs of holes and of
+// data (whose bytes the stream digests), merged across Write calls so
+// that the hash does not depend on how the data was chunked. Holes are
+// counted, not hashed, so huge sparse files cost little.
+func (w *Writer) hashRun(zero bool, n uint64) {
+	kind := uint8(1)
+	if zero {
+		kind = 2
+	}
+	if kind != w.runKind {
+		w.endRunHash()
+		w.runKind = kind
+	}
+	w.runLen += n
+}
+
+func (w *Writer) endRunHash() {
+	if w.runKind != 0 {
+		w.hashU64(uint64(w.runKind), w.runLen)
+	}
+	w.runKind, w.runLen = 0, 0
 }
 
 // placeRun allocates blocks for p at the current logical block and writes
@@ -612,6 +636,7 @@ func (w *Writer) endFile() error {
 	if w.cur != 0 && w.curRemain > 0 {
 		name, remain := w.curName, w.curRemain
 		w.cur, w.fbuf = 0, w.fbuf[:0]
+		w.endRunHash()
 		return w.fail(entryErr("write", name, fmt.Errorf("%w: %d bytes missing", ErrShortWrite, remain)))
 	}
 	return nil

@@ -137,7 +137,7 @@ func TestEntries(t *testing.T) {
 		{"255-byte and unicode names", func(w *ext4w.Writer) error {
 			return errors.Join(create(w, strings.Repeat("n", 255), reg(0o644, 0), nil), create(w, "ünïcødé/名前.txt", reg(0o644, 0), nil))
 		}},
-		{"times from 1901 to 2446", func(w *ext4w.Writer) error {
+		{"times from 1901 to 2446 (clamped at 2310)", func(w *ext4w.Writer) error {
 			var errs []error
 			for i, tm := range []time.Time{time.Unix(-1<<31, 0), time.Unix(-1, 999999999), time.Unix(0, 1),
 				time.Date(2038, 1, 19, 3, 14, 8, 0, time.UTC), time.Date(2040, 2, 29, 0, 0, 0, 1, time.UTC),
@@ -371,5 +371,38 @@ func TestInodesBeyondCapacity(t *testing.T) {
 	w, _ := ext4w.NewWriter(f, ext4w.WithSize(64<<20), ext4w.WithInodes(100000))
 	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "holds at most 32768") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestChunkingDoesNotMatter: the image depends on the bytes, not on how
+// Write was called (a gzip or zstd reader hands data over in any sizes).
+func TestChunkingDoesNotMatter(t *testing.T) {
+	data := sparse(300)
+	copy(data[5000:], content("tail", 3000))
+	var images [][]byte
+	for _, chunk := range []int{1, 1000, 4097, 1 << 20, len(data)} {
+		img := build(t, func(w *ext4w.Writer) error {
+			if err := w.Create("f", reg(0o644, len(data))); err != nil {
+				return err
+			}
+			for p := data; len(p) > 0; {
+				k := min(len(p), chunk)
+				if _, err := w.Write(p[:k]); err != nil {
+					return err
+				}
+				p = p[k:]
+			}
+			return nil
+		})
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, b)
+	}
+	for i := 1; i < len(images); i++ {
+		if !bytes.Equal(images[0], images[i]) {
+			t.Fatalf("writing in chunks of a different size gave a different image (case %d)", i)
+		}
 	}
 }
