@@ -3,6 +3,7 @@ package ext4w
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 )
 
 // TestRecordSizes pins every on-disk record to its size in the kernel's
@@ -57,8 +58,8 @@ func TestEncodeTime(t *testing.T) {
 		{"1960 (pre-1970, epoch bits 0)", -315619200, 0xED300880, 0},
 		{"1901 (the lowest)", minTime, 0x80000000, 0},
 		{"2040 (past 2038)", 2208988800, 2208988800, 1},
-		{"2310 (the highest)", maxTime, 0x7FFFFFFF, 2},
-		{"2446 (epoch 3, which this writer never uses)", 1<<31 - 1 + 3<<32, 0x7FFFFFFF, 3},
+		{"2310 (the end of epoch 2)", suspectFrom - 1, 0x7FFFFFFF, 2},
+		{"2446 (the highest)", maxTime, 0x7FFFFFFF, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lo, extra := encodeTime(timestamp{sec: tc.sec, nsec: 999999999})
@@ -116,6 +117,31 @@ func TestReservedGDT(t *testing.T) {
 	} {
 		if got := reservedGDTBlocks(tc.blocks); got != tc.want {
 			t.Errorf("%d blocks: %d reserved GDT blocks, want %d", tc.blocks, got, tc.want)
+		}
+	}
+}
+
+func TestClampTime(t *testing.T) {
+	for _, tc := range []struct {
+		in   time.Time
+		want int64
+		ok   bool
+	}{
+		{time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), -315619200, true},
+		{time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC), minTime, false},
+		{time.Date(2309, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2309, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), true},
+		{time.Date(2350, 1, 1, 0, 0, 0, 0, time.UTC), suspectFrom - 1, false},
+		{time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2400, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), true},
+		{time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC), maxTime, false},
+	} {
+		ts, ok := clampTime(tc.in)
+		if ts.sec != tc.want || ok != tc.ok {
+			t.Errorf("%v: got %d %v, want %d %v", tc.in, ts.sec, ok, tc.want, tc.ok)
+		}
+		// Nothing the writer stores may look like a pre-1970 time to e2fsck.
+		lo, extra := encodeTime(ts)
+		if lo&(1<<31) != 0 && extra&3 == 3 {
+			t.Errorf("%v is stored with epoch 3 and the sign bit", tc.in)
 		}
 	}
 }

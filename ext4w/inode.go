@@ -74,8 +74,9 @@ type File struct {
 	// holds majors below 4096 and minors below 2^20.
 	Devmajor, Devminor uint32
 	// Mtime is the modification time. Atime and Ctime default to it, and
-	// Crtime (the birth time) too. Times from 1901 to 2310 fit, with
-	// nanoseconds; others are clamped with a warning.
+	// Crtime (the birth time) too. Times from 1901 to 2446 fit, with
+	// nanoseconds, but for 2310-2378, which e2fsck mistakes for times
+	// before 1970; others are clamped with a warning.
 	Atime, Mtime, Ctime, Crtime time.Time
 	// Xattrs maps full attribute names ("user.x", "security.capability",
 	// "trusted.y") to binary values.
@@ -100,18 +101,24 @@ type timestamp struct {
 }
 
 // ext4 time range (inodes.rst "Inode Timestamps"): the 32-bit seconds
-// field is signed, and two extra epoch bits extend it by up to 3 * 2^32.
-// The last epoch is not used: old kernels wrote epoch 3 for times before
-// 1970, so e2fsck reports a time with epoch 3 and the sign bit set
-// (2310-04-04 to 2378) as "likely pre-1970". Times end where epoch 2
-// does, in 2310.
+// field is signed, and two extra epoch bits extend it by up to 3 * 2^32,
+// to 2446.
 const (
 	minTime = -1 << 31
-	maxTime = 1<<31 - 1 + 2<<32
+	maxTime = 1<<31 - 1 + 3<<32
 )
 
-// clampTime turns t into a timestamp that ext4 can hold; ok is false when
-// it had to clamp.
+// Old kernels wrote epoch 3 for times before 1970, so e2fsck reports a
+// time whose epoch is 3 and whose 32-bit field is negative as "likely
+// pre-1970": 2310-04-04 to 2378-04-22. Times there are moved to the
+// second before, so that the image stays clean.
+const (
+	suspectFrom = 3<<32 - 1<<31
+	suspectTo   = 3 << 32
+)
+
+// clampTime turns t into a timestamp that ext4 can hold and e2fsck
+// accepts; ok is false when it had to move it.
 func clampTime(t time.Time) (ts timestamp, ok bool) {
 	s := t.Unix()
 	switch {
@@ -119,6 +126,8 @@ func clampTime(t time.Time) (ts timestamp, ok bool) {
 		return timestamp{sec: minTime}, false
 	case s > maxTime:
 		return timestamp{sec: maxTime, nsec: 999999999}, false
+	case s >= suspectFrom && s < suspectTo:
+		return timestamp{sec: suspectFrom - 1, nsec: 999999999}, false
 	}
 	return timestamp{sec: s, nsec: uint32(t.Nanosecond())}, true
 }

@@ -268,7 +268,7 @@ func (w *Writer) times(f *File) [4]timestamp {
 		}
 		ts, ok := clampTime(src)
 		if !ok {
-			w.opt.warn(fmt.Sprintf("time %v is outside what ext4 holds without e2fsck complaining (1901 to 2310-04-04); clamped", src))
+			w.opt.warn(fmt.Sprintf("time %v is outside what ext4 holds (1901 to 2446) or in 2310-2378, which e2fsck takes for a time before 1970; clamped", src))
 		}
 		out[i] = ts
 	}

@@ -164,7 +164,7 @@ func diffTrees(exp *tree, got map[string]*node, o *compareOptions) []Difference 
 	}
 	for _, n := range want {
 		if n.created && o.hasCreated {
-			n.mtime, n.hasMtime = o.createdMtime, true
+			n.mtime, n.hasMtime = clampExt4Time(o.createdMtime), true
 		}
 	}
 

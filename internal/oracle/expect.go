@@ -207,7 +207,7 @@ func (t *tree) add(hdr *tar.Header, body io.Reader) error {
 		perm:     uint32(hdr.Mode) & 0o7777,
 		uid:      uint32(hdr.Uid),
 		gid:      uint32(hdr.Gid),
-		mtime:    hdr.ModTime,
+		mtime:    clampExt4Time(hdr.ModTime),
 		hasMtime: true,
 	}
 	if n.xattrs, err = paxXattrs(hdr.PAXRecords); err != nil {
@@ -382,4 +382,28 @@ func NewestMtime(tarPath string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return t.newest, nil
+}
+
+// ext4pack moves times that e2fsck would report as "likely pre-1970"
+// (epoch bits 3 with the 32-bit field negative: 2310-04-04 to 2378-04-22,
+// kernel Documentation/filesystems/ext4/inodes.rst "Inode Timestamps") to
+// the second before them. Times outside ext4's 1901-2446 are clamped.
+var (
+	suspectFrom = time.Unix(3<<32-1<<31, 0)
+	suspectTo   = time.Unix(3<<32, 0)
+	ext4MinTime = time.Unix(-1<<31, 0)
+	ext4MaxTime = time.Unix(1<<31-1+3<<32, 999999999)
+)
+
+// clampExt4Time is what ext4pack stores for t.
+func clampExt4Time(t time.Time) time.Time {
+	switch {
+	case t.Before(ext4MinTime):
+		return ext4MinTime
+	case t.After(ext4MaxTime):
+		return ext4MaxTime
+	case !t.Before(suspectFrom) && t.Before(suspectTo):
+		return suspectFrom.Add(-time.Nanosecond)
+	}
+	return t
 }
