@@ -43,7 +43,19 @@ boot-test:
 	EXT4PACK_BOOT_TEST=1 $(if $(ROOTFS_TAR),EXT4PACK_BOOT_ROOTFS_TAR=$(abspath $(ROOTFS_TAR))) \
 		$(GO) test -count=1 -timeout 30m -v -run '^TestBoot$$' ./internal/boottest/
 
-bench:
+# The measuring harness (bench/): ext4pack image against the floor, the
+# old mkfs.ext4 -d + debugfs way, mke2fs -d TARBALL (1.47.1+, or
+# BENCH_MKE2FS=PATH) and tar2ext4 (on PATH, or BENCH_TAR2EXT4=PATH) on a
+# Debian rootfs tar; make-bundle against zstd -19 -T2; the compression
+# table; tars of 10k to 1M entries; CPU profiles; all in a tmpfs
+# (/dev/shm). It rewrites the generated part of BENCHMARKS.md; about 6
+# minutes on 2 cores. BENCH_TAR=FILE uses that rootfs tar instead of the
+# boot test's cached (or debootstrapped) one; BENCH_FLAGS passes more
+# flags (e.g. -rounds 1 -scale 10k). Then the writer's Go benchmarks.
+BENCH_TAR   ?=
+BENCH_FLAGS ?=
+bench: build
+	$(GO) run ./bench -bin $(BIN) -tar "$(BENCH_TAR)" -out BENCHMARKS.md $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./ext4w/...
 
 # Builds ext4pack, generates a small example rootfs tar (no download),
