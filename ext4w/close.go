@@ -260,7 +260,7 @@ func (w *Writer) metaBlocks(cs *closeState) uint64 {
 			total += uint64(cs.dirBlocks[id])
 			total += extentTreeBlocks(int(ceilDiv(uint64(cs.dirBlocks[id]), maxRunLen)))
 		} else {
-			total += extentTreeBlocks(len(extents(n.data)))
+			total += extentTreeBlocks(len(extents(n.runs())))
 		}
 		if _, blk := splitInline(n.xattrs()); len(blk) > 0 {
 			k := string(xattrBlockContent(blk))
@@ -504,12 +504,13 @@ func (w *Writer) allocate(cs *closeState) error {
 			if err != nil {
 				return fail(err)
 			}
-			n.data = n.data[:0]
+			var rs []run
 			for _, x := range s {
-				n.data = appendRun(n.data, uint32(logicalEnd(n.data)), x.start, x.end-x.start)
+				rs = appendRun(rs, uint32(logicalEnd(rs)), x.start, x.end-x.start)
 			}
+			n.setRuns(rs)
 		}
-		if t := extentTreeBlocks(len(extents(n.data))); t > 0 {
+		if t := extentTreeBlocks(len(extents(n.runs()))); t > 0 {
 			s, err := take(t, true)
 			if err != nil {
 				return fail(err)

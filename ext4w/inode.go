@@ -163,19 +163,70 @@ type inode struct {
 	ino         uint32 // final inode number, at Close
 	tree        uint32 // first of the extent tree's blocks, at Close
 	xattrBlock  uint32 // the external xattr block, at Close
-	size        uint64
-	times       [4][2]uint32 // atime, ctime, mtime, crtime as encodeTime gives them
-	dev         [2]uint32    // encodeDev's words
-	data        []run        // file data and slow symlink targets
-	ext         *inodeExt    // the rare parts, nil for most inodes
-	dir         *dir
+	// run0 is the file's data when it is one run from logical block 0,
+	// as most files are: block numbers fit 32 bits (at most 2^32 blocks),
+	// so it costs 8 bytes and no allocation. Other layouts live in ext.
+	run0Start uint32
+	run0Len   uint32
+	size      uint64
+	times     [4][2]uint32 // atime, ctime, mtime, crtime as encodeTime gives them
+	ext       *inodeExt    // the rare parts, nil for most inodes
+	dir       *dir
 }
 
 // inodeExt holds what few inodes have, out of line.
 type inodeExt struct {
-	link     string  // a fast symlink's target
-	slowLink string  // a slow symlink's target, kept for Resolve
-	xattrs   []xattr // sorted as ext4 wants them in a block
+	link     string    // a fast symlink's target
+	slowLink string    // a slow symlink's target, kept for Resolve
+	xattrs   []xattr   // sorted as ext4 wants them in a block
+	dev      [2]uint32 // encodeDev's words
+	runs     []run     // data that run0 cannot hold
+}
+
+func (n *inode) extra() *inodeExt {
+	if n.ext == nil {
+		n.ext = &inodeExt{}
+	}
+	return n.ext
+}
+
+// runs lists the inode's data runs.
+func (n *inode) runs() []run {
+	if n.run0Len != 0 {
+		return []run{{logical: 0, len: n.run0Len, start: uint64(n.run0Start)}}
+	}
+	if n.ext == nil {
+		return nil
+	}
+	return n.ext.runs
+}
+
+// addRun appends count blocks at start for logical block logical.
+func (n *inode) addRun(logical uint32, start, count uint64) {
+	switch {
+	case n.run0Len == 0 && (n.ext == nil || len(n.ext.runs) == 0) && logical == 0:
+		n.run0Start, n.run0Len = uint32(start), uint32(count)
+	case n.run0Len != 0 && logical == n.run0Len && start == uint64(n.run0Start)+uint64(n.run0Len):
+		n.run0Len += uint32(count)
+	default:
+		e := n.extra()
+		if n.run0Len != 0 {
+			e.runs = append(e.runs, run{logical: 0, len: n.run0Len, start: uint64(n.run0Start)})
+			n.run0Start, n.run0Len = 0, 0
+		}
+		e.runs = appendRun(e.runs, logical, start, count)
+	}
+}
+
+// setRuns replaces the inode's data runs.
+func (n *inode) setRuns(rs []run) {
+	n.run0Start, n.run0Len = 0, 0
+	if n.ext != nil {
+		n.ext.runs = nil
+	}
+	for _, r := range rs {
+		n.addRun(r.logical, r.start, uint64(r.len))
+	}
 }
 
 func (n *inode) link() string {
@@ -206,7 +257,7 @@ func (n *inode) isLnk() bool { return n.mode&0xF000 == sIFLNK }
 // dataBlocks counts the blocks that hold the inode's data.
 func (n *inode) dataBlocks() uint64 {
 	var c uint64
-	for _, r := range n.data {
+	for _, r := range n.runs() {
 		c += uint64(r.len)
 	}
 	return c

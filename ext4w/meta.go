@@ -63,7 +63,7 @@ func (w *Writer) writeDirs(cs *closeState) error {
 		if uint32(len(blocks)) != cs.dirBlocks[id] {
 			panic("ext4w: directory layout changed between passes")
 		}
-		if err := w.writeRuns(n.data, blocks); err != nil {
+		if err := w.writeRuns(n.runs(), blocks); err != nil {
 			return err
 		}
 		n.size = uint64(len(blocks)) * blockSize
@@ -128,7 +128,7 @@ func (w *Writer) inodeBlock(cs *closeState, n *inode) (ib [60]byte, flags uint32
 		if n.dir != nil && n.dir.indexed {
 			flags |= inodeFlagIndex
 		}
-		exts := extents(n.data)
+		exts := extents(n.runs())
 		t := extentTreeBlocks(len(exts))
 		tblocks := make([]uint64, t)
 		for i := range tblocks {
@@ -143,8 +143,10 @@ func (w *Writer) inodeBlock(cs *closeState, n *inode) (ib [60]byte, flags uint32
 		}
 		meta = t
 	case sIFCHR, sIFBLK:
-		le.PutUint32(ib[0:], n.dev[0])
-		le.PutUint32(ib[4:], n.dev[1])
+		if n.ext != nil {
+			le.PutUint32(ib[0:], n.ext.dev[0])
+			le.PutUint32(ib[4:], n.ext.dev[1])
+		}
 	}
 	if n.xattrBlock != 0 {
 		meta++
@@ -166,7 +168,8 @@ func (w *Writer) specialInode(cs *closeState, ino uint32, b []byte) error {
 		n.marshal(b, &ib, cs.seed, 0, (1+cs.geo.rsvGDT*nb)*(blockSize/512))
 	case inoJournal:
 		n := inode{mode: sIFREG | 0o600, links: 1, size: cs.geo.journal * blockSize, times: times,
-			ino: ino, data: cs.journal, tree: uint32(cs.journalTree)}
+			ino: ino, tree: uint32(cs.journalTree)}
+		n.setRuns(cs.journal)
 		ib, flags, blocks, err := w.inodeBlock(cs, &n)
 		if err != nil {
 			return err

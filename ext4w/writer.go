@@ -189,7 +189,7 @@ func (w *Writer) Create(name string, f *File) error {
 		n.links = 1
 	}
 	if n.isLnk() && len(f.Linkname) > fastSymlinkMax {
-		if err := w.placeBytes(&n.data, []byte(f.Linkname), name); err != nil {
+		if err := w.placeBytes(&n, []byte(f.Linkname), name); err != nil {
 			return err
 		}
 	}
@@ -234,7 +234,8 @@ func (w *Writer) newInode(f *File) (inode, error) {
 		if f.Devmajor > maxDevMajor || f.Devminor > maxDevMinor {
 			return inode{}, fmt.Errorf("%w: device %d:%d (ext4 holds majors below 4096 and minors below 2^20)", ErrInvalid, f.Devmajor, f.Devminor)
 		}
-		n.dev[0], n.dev[1] = encodeDev(f.Devmajor, f.Devminor)
+		e := n.extra()
+		e.dev[0], e.dev[1] = encodeDev(f.Devmajor, f.Devminor)
 	}
 	xs, err := parseXattrs(f.Xattrs)
 	if err != nil {
@@ -361,11 +362,11 @@ func (w *Writer) unlink(parent uint32, i int) error {
 // that the old bytes do not survive in the image.
 func (w *Writer) release(id uint32) error {
 	n := w.nodes.at(id)
-	if len(n.data) > 0 {
+	if rs := n.runs(); len(rs) > 0 {
 		if err := w.data.wait(); err != nil {
 			return w.fail(err)
 		}
-		for _, r := range n.data {
+		for _, r := range rs {
 			s := span{r.start, r.start + uint64(r.len)}
 			w.freed = append(w.freed, s)
 			if err := zeroBlocks(w.out, s); err != nil {
@@ -579,7 +580,7 @@ func (w *Writer) placeRun(n *inode, p []byte) error {
 			w.curBlock += want
 			return nil
 		}
-		n.data = appendRun(n.data, uint32(w.curBlock), start, got)
+		n.addRun(uint32(w.curBlock), start, got)
 		w.data.write(start, p[:got*blockSize])
 		p = p[got*blockSize:]
 		w.curBlock += got
@@ -588,7 +589,7 @@ func (w *Writer) placeRun(n *inode, p []byte) error {
 }
 
 // placeBytes stores a slow symlink's target in data blocks.
-func (w *Writer) placeBytes(rs *[]run, p []byte, name string) error {
+func (w *Writer) placeBytes(n *inode, p []byte, name string) error {
 	buf := make([]byte, ceilDiv(uint64(len(p)), blockSize)*blockSize)
 	copy(buf, p)
 	start, got, ok := uint64(0), uint64(0), false
@@ -599,7 +600,7 @@ func (w *Writer) placeBytes(rs *[]run, p []byte, name string) error {
 		w.noSpace(name, 1)
 		return nil
 	}
-	*rs = appendRun(*rs, 0, start, got)
+	n.addRun(0, start, got)
 	w.data.write(start, buf)
 	return nil
 }

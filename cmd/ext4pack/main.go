@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -75,6 +76,13 @@ func versionCommand() *cli.Command {
 }
 
 func main() {
+	// ext4pack's heap is the tree of the image being written, which only
+	// grows; Go's default of collecting when the heap doubles would make
+	// the peak twice that tree. Half keeps a 1M-entry tar under 300 bytes
+	// of memory an entry for a few percent of CPU. GOGC still overrides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
