@@ -81,3 +81,32 @@ func baseRootfsTar(ctx context.Context, c config, scratch string, logf func(stri
 	}
 	return cached, true, nil
 }
+
+// DebianRootfsTar returns the boot test's Debian rootfs tar for other
+// harnesses (make bench): the cached one, else one built now with
+// debootstrap (as root) and cached, in $EXT4PACK_CACHE. source says which.
+func DebianRootfsTar(ctx context.Context, logf func(string, ...any)) (path, source string, err error) {
+	c, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		return "", "", err
+	}
+	if d := os.Getenv(envCache); d != "" {
+		if c.cacheDir, err = filepath.Abs(d); err != nil {
+			return "", "", err
+		}
+	}
+	if err := os.MkdirAll(c.cacheDir, 0o755); err != nil {
+		return "", "", err
+	}
+	scratch, err := os.MkdirTemp("", "ext4pack-rootfs-*")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(scratch)
+	path, built, err := baseRootfsTar(ctx, c, scratch, logf)
+	source = "the boot test's cache"
+	if built {
+		source = "built now with debootstrap, cached"
+	}
+	return path, source, err
+}
