@@ -48,53 +48,102 @@ func EncodeACLXattr(es []ACLEntry) []byte {
 // aclToDisk converts an ACL xattr value to ext4's on-disk form
 // (fs/ext4/acl.h: a version-1 header, short 4-byte entries for the
 // owner, group, mask and other, 8-byte ones for named users and groups).
-// Without this the kernel cannot read the ACL back. A value already in
-// the disk form is checked and kept.
+// Without this the kernel cannot read the ACL back. Either form is
+// checked as the kernel's posix_acl_valid checks it, since the kernel
+// answers EINVAL for a file whose ACL is not valid.
 func aclToDisk(v []byte) ([]byte, error) {
-	if len(v) < 4 {
-		return nil, fmt.Errorf("%w: ACL of %d bytes", ErrInvalid, len(v))
+	es, err := parseACL(v)
+	if err != nil {
+		return nil, err
 	}
-	switch binary.LittleEndian.Uint32(v) {
-	case aclDiskVersion:
-		return v, nil
-	case aclXattrVersion:
-	default:
-		return nil, fmt.Errorf("%w: ACL version %d", ErrInvalid, binary.LittleEndian.Uint32(v))
-	}
-	if (len(v)-4)%8 != 0 {
-		return nil, fmt.Errorf("%w: ACL of %d bytes is not whole entries", ErrInvalid, len(v))
-	}
-	var es []ACLEntry
-	for o := 4; o < len(v); o += 8 {
-		es = append(es, ACLEntry{
-			Tag:  binary.LittleEndian.Uint16(v[o:]),
-			Perm: binary.LittleEndian.Uint16(v[o+2:]),
-			ID:   binary.LittleEndian.Uint32(v[o+4:]),
-		})
-	}
-	// The kernel's posix_acl_valid wants entries by tag, then by id.
+	// posix_acl_valid wants entries by tag, then by id.
 	sort.SliceStable(es, func(i, j int) bool {
 		if es[i].Tag != es[j].Tag {
 			return es[i].Tag < es[j].Tag
 		}
 		return es[i].ID < es[j].ID
 	})
+	if err := validACL(es); err != nil {
+		return nil, err
+	}
 	out := binary.LittleEndian.AppendUint32(nil, aclDiskVersion)
 	for _, e := range es {
-		if e.Perm&^7 != 0 {
-			return nil, fmt.Errorf("%w: ACL permission %#o", ErrInvalid, e.Perm)
-		}
-		switch e.Tag {
-		case aclUserObj, aclGroupObj, aclMask, aclOther:
-			out = binary.LittleEndian.AppendUint16(out, e.Tag)
-			out = binary.LittleEndian.AppendUint16(out, e.Perm)
-		case aclUser, aclGroup:
-			out = binary.LittleEndian.AppendUint16(out, e.Tag)
-			out = binary.LittleEndian.AppendUint16(out, e.Perm)
+		out = binary.LittleEndian.AppendUint16(out, e.Tag)
+		out = binary.LittleEndian.AppendUint16(out, e.Perm)
+		if e.Tag == aclUser || e.Tag == aclGroup {
 			out = binary.LittleEndian.AppendUint32(out, e.ID)
-		default:
-			return nil, fmt.Errorf("%w: ACL tag %#x", ErrInvalid, e.Tag)
 		}
 	}
 	return out, nil
+}
+
+// parseACL reads an ACL in the xattr form (version 2, 8 bytes an entry)
+// or ext4's disk form (version 1, short entries).
+func parseACL(v []byte) ([]ACLEntry, error) {
+	if len(v) < 4 {
+		return nil, fmt.Errorf("%w: ACL of %d bytes", ErrInvalid, len(v))
+	}
+	le := binary.LittleEndian
+	var es []ACLEntry
+	switch ver := le.Uint32(v); ver {
+	case aclXattrVersion:
+		if (len(v)-4)%8 != 0 {
+			return nil, fmt.Errorf("%w: ACL of %d bytes is not whole entries", ErrInvalid, len(v))
+		}
+		for o := 4; o < len(v); o += 8 {
+			es = append(es, ACLEntry{Tag: le.Uint16(v[o:]), Perm: le.Uint16(v[o+2:]), ID: le.Uint32(v[o+4:])})
+		}
+	case aclDiskVersion:
+		for o := 4; o < len(v); {
+			if o+4 > len(v) {
+				return nil, fmt.Errorf("%w: ACL ends inside an entry", ErrInvalid)
+			}
+			e := ACLEntry{Tag: le.Uint16(v[o:]), Perm: le.Uint16(v[o+2:])}
+			o += 4
+			if e.Tag == aclUser || e.Tag == aclGroup {
+				if o+4 > len(v) {
+					return nil, fmt.Errorf("%w: ACL ends inside an entry", ErrInvalid)
+				}
+				e.ID = le.Uint32(v[o:])
+				o += 4
+			}
+			es = append(es, e)
+		}
+	default:
+		return nil, fmt.Errorf("%w: ACL version %d", ErrInvalid, ver)
+	}
+	return es, nil
+}
+
+// validACL applies posix_acl_valid's rules to entries sorted by tag and
+// id: one owner, group and other entry, a mask when there are named
+// entries (at most one), no id named twice, permissions rwx at most.
+func validACL(es []ACLEntry) error {
+	var count [0x21]int
+	named := 0
+	for i, e := range es {
+		if e.Perm&^7 != 0 {
+			return fmt.Errorf("%w: ACL permission %#o", ErrInvalid, e.Perm)
+		}
+		switch e.Tag {
+		case aclUserObj, aclGroupObj, aclMask, aclOther:
+		case aclUser, aclGroup:
+			named++
+			if i > 0 && es[i-1].Tag == e.Tag && es[i-1].ID == e.ID {
+				return fmt.Errorf("%w: ACL names id %d twice", ErrInvalid, e.ID)
+			}
+		default:
+			return fmt.Errorf("%w: ACL tag %#x", ErrInvalid, e.Tag)
+		}
+		count[e.Tag]++
+	}
+	switch {
+	case count[aclUserObj] != 1 || count[aclGroupObj] != 1 || count[aclOther] != 1:
+		return fmt.Errorf("%w: an ACL needs one owner, one group and one other entry", ErrInvalid)
+	case count[aclMask] > 1:
+		return fmt.Errorf("%w: an ACL has at most one mask", ErrInvalid)
+	case named > 0 && count[aclMask] == 0:
+		return fmt.Errorf("%w: an ACL with named users or groups needs a mask", ErrInvalid)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // closeState is what Close works out before writing the metadata.
@@ -51,13 +52,15 @@ func (w *Writer) Close() error {
 	if w.closed {
 		return ErrClosed
 	}
-	if err := w.endFile(); err != nil {
-		w.closed = true
-		return err
-	}
+	ferr := w.endFile()
 	w.closed = true
+	// The background writer stops on every path, errors included, or a
+	// program that makes many images leaks it and its buffers.
 	err := w.data.wait()
 	w.data.stop()
+	if ferr != nil {
+		return ferr
+	}
 	if err != nil {
 		return w.fail(err)
 	}
@@ -74,7 +77,9 @@ func (w *Writer) finish() error {
 	w.resolveTimes()
 	w.renumber(&cs)
 	w.identity(&cs)
-	w.countDirBlocks(&cs)
+	if err := w.countDirBlocks(&cs); err != nil {
+		return err
+	}
 	for {
 		if err := w.size(&cs); err != nil {
 			return err
@@ -220,7 +225,7 @@ func fileTypeOf(mode uint16) (uint16, uint8) {
 }
 
 // buildDir lays out directory id's blocks with checksums.
-func (w *Writer) buildDir(cs *closeState, id uint32) (blocks [][]byte, indexed bool) {
+func (w *Writer) buildDir(cs *closeState, id uint32) (blocks [][]byte, indexed bool, err error) {
 	n := w.nodes.at(id)
 	parent := w.nodes.at(n.dir.parent).ino
 	ents := w.dirEntries(n.dir)
@@ -230,19 +235,43 @@ func (w *Writer) buildDir(cs *closeState, id uint32) (blocks [][]byte, indexed b
 		for _, b := range bs {
 			setDirTail(b, seed)
 		}
-		return bs, false
+		return bs, false, nil
 	}
-	return dirBlocks(n.ino, parent, ents, &cs.hseed, seed)
+	blocks, indexed, err = dirBlocks(n.ino, parent, ents, &cs.hseed, seed)
+	if err != nil {
+		err = entryErr("close", w.pathOf(id), err)
+	}
+	return blocks, indexed, err
 }
 
-func (w *Writer) countDirBlocks(cs *closeState) {
+// pathOf names directory id by walking up its parents, for messages.
+func (w *Writer) pathOf(id uint32) string {
+	var parts []string
+	for id != 1 {
+		p := w.nodes.at(id).dir.parent
+		for _, e := range w.nodes.at(p).dir.ents {
+			if e.id == id {
+				parts = append([]string{e.name}, parts...)
+				break
+			}
+		}
+		id = p
+	}
+	return "/" + strings.Join(parts, "/")
+}
+
+func (w *Writer) countDirBlocks(cs *closeState) error {
 	cs.dirBlocks = make([]uint32, w.nodes.len())
 	for id := uint32(1); id < w.nodes.len(); id++ {
 		if w.nodes.at(id).dir != nil && w.nodes.at(id).mode != 0 {
-			bs, _ := w.buildDir(cs, id)
+			bs, _, err := w.buildDir(cs, id)
+			if err != nil {
+				return err
+			}
 			cs.dirBlocks[id] = uint32(len(bs))
 		}
 	}
+	return nil
 }
 
 // metaBlocks counts the blocks Close allocates beyond the geometry's

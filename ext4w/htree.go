@@ -2,6 +2,7 @@ package ext4w
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 	"sort"
 )
@@ -118,7 +119,7 @@ type dxEntry struct {
 // buildHtree lays out a hashed directory: block 0 is the dx_root, then
 // the dx_node blocks if there are any, then the leaves. Entries must
 // already carry their hashes. It returns the blocks with checksums.
-func buildHtree(self, parent uint32, ents []diskEnt, seed uint32) [][]byte {
+func buildHtree(self, parent uint32, ents []diskEnt, seed uint32) ([][]byte, error) {
 	// Hashes are stored plus one (0 means "not yet computed"); the plus
 	// one changes neither the order nor the collision test below.
 	sort.Slice(ents, func(i, j int) bool {
@@ -152,6 +153,12 @@ func buildHtree(self, parent uint32, ents []diskEnt, seed uint32) [][]byte {
 	nodes := 0
 	if len(leaves) > dxRootLimit {
 		nodes = int(ceilDiv(uint64(len(leaves)), dxNodeLimit))
+	}
+	if nodes > dxRootLimit {
+		// Without large_dir an htree has two levels; the kernel answers
+		// "Directory index full" past this too.
+		return nil, fmt.Errorf("%w: %d names need %d leaf blocks, more than the %d a hashed directory holds without large_dir",
+			ErrInvalid, len(ents), len(leaves), dxRootLimit*dxNodeLimit)
 	}
 	firstLeaf := uint32(1 + nodes)
 	blocks := make([][]byte, 0, 1+nodes+len(leaves))
@@ -194,7 +201,7 @@ func buildHtree(self, parent uint32, ents []diskEnt, seed uint32) [][]byte {
 	for _, l := range leaves {
 		setDirTail(l, seed)
 	}
-	return append(blocks, leaves...)
+	return append(blocks, leaves...), nil
 }
 
 // putDxEntries writes count/limit, the entries (the first one's hash is
@@ -221,11 +228,11 @@ func putDxEntries(b []byte, countOff, limit int, es []dxEntry, seed uint32) {
 // dirBlocks lays out a directory: one linear block when everything fits,
 // else an htree. seed is the directory inode's checksum seed; leaf
 // checksums are set here too.
-func dirBlocks(self, parent uint32, ents []diskEnt, hashSeed *[4]uint32, csumSeed uint32) (blocks [][]byte, indexed bool) {
+func dirBlocks(self, parent uint32, ents []diskEnt, hashSeed *[4]uint32, csumSeed uint32) (blocks [][]byte, indexed bool, err error) {
 	if linearFits(ents) {
 		bs := buildLinear(self, parent, ents, 1)
 		setDirTail(bs[0], csumSeed)
-		return bs, false
+		return bs, false, nil
 	}
 	for i := range ents {
 		e := &ents[i]
@@ -236,5 +243,6 @@ func dirBlocks(self, parent uint32, ents []diskEnt, hashSeed *[4]uint32, csumSee
 			}
 		}
 	}
-	return buildHtree(self, parent, ents, csumSeed), true
+	blocks, err = buildHtree(self, parent, ents, csumSeed)
+	return blocks, true, err
 }

@@ -59,7 +59,10 @@ func (w *Writer) writeDirs(cs *closeState) error {
 		if n.mode == 0 || n.dir == nil {
 			continue
 		}
-		blocks, indexed := w.buildDir(cs, id)
+		blocks, indexed, err := w.buildDir(cs, id)
+		if err != nil {
+			return err
+		}
 		if uint32(len(blocks)) != cs.dirBlocks[id] {
 			panic("ext4w: directory layout changed between passes")
 		}

@@ -416,6 +416,11 @@ func (w *Writer) Link(oldname, newname string) error {
 		if d.ents[i].id == target {
 			return nil
 		}
+		if strings.HasPrefix(strings.Join(oldParts, "/"), strings.Join(newParts, "/")+"/") {
+			// Replacing the directory would remove the target itself, as
+			// tar -x cannot do either.
+			return entryErr("link", newname, fmt.Errorf("%w: it is a directory that holds the target %q", ErrExist, oldname))
+		}
 		if err := w.unlink(parent, i); err != nil {
 			return entryErr("link", newname, err)
 		}

@@ -77,7 +77,23 @@ func parseXattrs(m map[string][]byte) ([]xattr, error) {
 		out = append(out, x)
 	}
 	sort.Slice(out, func(i, j int) bool { return xattrLess(&out[i], &out[j]) })
+	if _, blk := splitInline(out); xattrBlockUse(blk) > blockSize {
+		return nil, fmt.Errorf("%w: the xattrs take %d bytes, more than the inode and one block hold", ErrInvalid, xattrBlockUse(out))
+	}
 	return out, nil
+}
+
+// xattrBlockUse is the bytes xs take in an external block: the header,
+// the entries, the end marker and the padded values.
+func xattrBlockUse(xs []xattr) int {
+	if len(xs) == 0 {
+		return 0
+	}
+	n := xattrBlockHdrSize + 4
+	for i := range xs {
+		n += xs[i].entrySize() + xs[i].valueSize()
+	}
+	return n
 }
 
 func xattrLess(a, b *xattr) bool {
