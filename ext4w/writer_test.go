@@ -37,6 +37,7 @@ func build(t *testing.T, fn func(w *ext4w.Writer) error, opts ...ext4w.Option) s
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+	ext4w.CheckImage(t, img) // the pure-Go self-check judges every image
 	return img
 }
 

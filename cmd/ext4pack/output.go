@@ -18,7 +18,8 @@ import (
 var temps struct {
 	sync.Mutex
 	paths   map[string]bool
-	stopped bool // cleanupTemps ran: the process is exiting
+	done    []string // outputs this run renamed into place
+	stopped bool     // cleanupTemps ran: the process is exiting
 }
 
 // errInterrupted is returned to the main goroutine if it reaches an
@@ -86,6 +87,7 @@ func commit(f *os.File, final string) error {
 		os.Remove(f.Name())
 		return fmt.Errorf("renaming the output into place as %s: %w", final, err)
 	}
+	temps.done = append(temps.done, final)
 	return nil
 }
 
@@ -107,5 +109,10 @@ func cleanupTemps() {
 	for p := range temps.paths {
 		os.Remove(p)
 	}
-	temps.paths = nil
+	// A signal after the rename, while ext4pack prints or exits, leaves
+	// no output either: the handler says none was written.
+	for _, p := range temps.done {
+		os.Remove(p)
+	}
+	temps.paths, temps.done = nil, nil
 }

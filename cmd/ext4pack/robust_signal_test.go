@@ -172,7 +172,6 @@ func TestSignalSweep(t *testing.T) {
 // interrupt leaves no output. cleanupTemps only knows the temporary
 // files, not the outputs already committed.
 func TestBugSignalAfterCommit(t *testing.T) {
-	t.Skip("bug: an interrupt after the rename exits 143 saying no output was written, and leaves the output; see the issue 9 report")
 	bin := buildBinary(t)
 	in := dataTar(t, 1, 10)
 	outDir := t.TempDir()
