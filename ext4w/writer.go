@@ -511,18 +511,65 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	w.fbuf = append(w.fbuf, p...)
 	w.curRemain -= int64(total)
-	if w.curRemain == 0 {
-		if len(w.fbuf) > 0 {
-			w.fbuf = append(w.fbuf, zeroBlock[:blockSize-len(w.fbuf)]...)
+	return total, w.endData()
+}
+
+// endData finishes the current file once all its bytes came.
+func (w *Writer) endData() error {
+	if w.curRemain > 0 {
+		return nil
+	}
+	if len(w.fbuf) > 0 {
+		w.fbuf = append(w.fbuf, zeroBlock[:blockSize-len(w.fbuf)]...)
+		if err := w.placeBlocks(w.fbuf); err != nil {
+			return err
+		}
+		w.fbuf = w.fbuf[:0]
+	}
+	w.endRunHash()
+	w.cur = 0
+	return nil
+}
+
+// WriteHole writes n zero bytes of the current regular file as a hole:
+// whole blocks of it are never stored, nor even looked at. It gives the
+// same image as writing the zeros, whatever the sizes of the calls, so
+// a sparse tar member costs its data, not its size.
+func (w *Writer) WriteHole(n int64) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return ErrClosed
+	}
+	if n < 0 || w.cur == 0 || n > w.curRemain {
+		name := w.curName
+		if w.cur == 0 {
+			name = "(no regular file open)"
+		}
+		return entryErr("write", name, ErrWriteTooLong)
+	}
+	w.curRemain -= n
+	// Complete a partial block with zeros, pass over whole blocks, and
+	// keep the zeros of a last partial block for the data after them.
+	if len(w.fbuf) > 0 {
+		k := int(min(n, int64(blockSize-len(w.fbuf))))
+		w.fbuf = append(w.fbuf, zeroBlock[:k]...)
+		n -= int64(k)
+		if len(w.fbuf) == blockSize {
 			if err := w.placeBlocks(w.fbuf); err != nil {
-				return total, err
+				return err
 			}
 			w.fbuf = w.fbuf[:0]
 		}
-		w.endRunHash()
-		w.cur = 0
 	}
-	return total, nil
+	if blocks := n / blockSize; blocks > 0 {
+		w.hashRun(true, uint64(blocks*blockSize))
+		w.curBlock += uint64(blocks)
+		n -= blocks * blockSize
+	}
+	w.fbuf = append(w.fbuf, zeroBlock[:n]...)
+	return w.endData()
 }
 
 var zeroBlock [blockSize]byte

@@ -248,9 +248,19 @@ func TestShortAndLongWrites(t *testing.T) {
 	if _, err := w.Write([]byte("abcd")); !errors.Is(err, ext4w.ErrWriteTooLong) {
 		t.Errorf("long write: %v", err)
 	}
-	w.Write([]byte("ab"))
+	if err := w.WriteHole(4); !errors.Is(err, ext4w.ErrWriteTooLong) {
+		t.Errorf("long hole: %v", err)
+	}
+	if err := w.WriteHole(-1); !errors.Is(err, ext4w.ErrWriteTooLong) {
+		t.Errorf("negative hole: %v", err)
+	}
+	w.Write([]byte("a"))
+	w.WriteHole(1)
 	if err := w.Create("b", reg(0o644, 0)); !errors.Is(err, ext4w.ErrShortWrite) {
 		t.Errorf("short write: %v", err)
+	}
+	if err := w.WriteHole(1); !errors.Is(err, ext4w.ErrShortWrite) {
+		t.Errorf("a hole after the error: %v", err)
 	}
 }
 
@@ -376,24 +386,19 @@ func TestInodesBeyondCapacity(t *testing.T) {
 }
 
 // TestChunkingDoesNotMatter: the image depends on the bytes, not on how
-// Write was called (a gzip or zstd reader hands data over in any sizes).
+// Write was called (a gzip or zstd reader hands data over in any sizes),
+// nor on whether zeros came as WriteHole.
 func TestChunkingDoesNotMatter(t *testing.T) {
 	data := sparse(300)
 	copy(data[5000:], content("tail", 3000))
 	var images [][]byte
-	for _, chunk := range []int{1, 1000, 4097, 1 << 20, len(data)} {
+	// Negative: zeros go in as WriteHole, in chunks of that size.
+	for _, chunk := range []int{1, 1000, 4097, 1 << 20, len(data), -1, -700, -4096, -5000, -len(data)} {
 		img := build(t, func(w *ext4w.Writer) error {
 			if err := w.Create("f", reg(0o644, len(data))); err != nil {
 				return err
 			}
-			for p := data; len(p) > 0; {
-				k := min(len(p), chunk)
-				if _, err := w.Write(p[:k]); err != nil {
-					return err
-				}
-				p = p[k:]
-			}
-			return nil
+			return writeSplit(w, data, chunk)
 		})
 		b, err := os.ReadFile(img)
 		if err != nil {
@@ -406,4 +411,30 @@ func TestChunkingDoesNotMatter(t *testing.T) {
 			t.Fatalf("writing in chunks of a different size gave a different image (case %d)", i)
 		}
 	}
+}
+
+// writeSplit writes data in chunks of n bytes, or of -n bytes with runs
+// of zeros in each chunk given to WriteHole.
+func writeSplit(w *ext4w.Writer, data []byte, n int) error {
+	holes := n < 0
+	n = max(n, -n)
+	for p := data; len(p) > 0; {
+		c := p[:min(len(p), n)]
+		p = p[len(c):]
+		for len(c) > 0 {
+			k := 1
+			for k < len(c) && (c[k] == 0) == (c[0] == 0) {
+				k++
+			}
+			if holes && c[0] == 0 {
+				if err := w.WriteHole(int64(k)); err != nil {
+					return err
+				}
+			} else if _, err := w.Write(c[:k]); err != nil {
+				return err
+			}
+			c = c[k:]
+		}
+	}
+	return nil
 }

@@ -66,7 +66,7 @@ func (r *Reader) convert(h *tar.Header) (e *Entry, skip bool, err error) {
 		}
 	}
 	f.Uid, f.Gid = uint32(h.Uid), uint32(h.Gid)
-	// archive/tar leaves AccessTime and ChangeTime zero where the format
+	// The decoder leaves AccessTime and ChangeTime zero where the format
 	// has none (v7, ustar, a PAX header without atime); ext4w then uses
 	// the mtime.
 	f.Mtime, f.Atime, f.Ctime = h.ModTime, h.AccessTime, h.ChangeTime
@@ -82,8 +82,8 @@ func (r *Reader) convert(h *tar.Header) (e *Entry, skip bool, err error) {
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
 		if strings.HasSuffix(h.Name, "/") && name != "." {
 			// Old tars mark a directory by a trailing slash on a regular
-			// entry; GNU tar and bsdtar extract it as one. archive/tar
-			// already does so for typeflag NUL, but not for '0'.
+			// entry (typeflag NUL or '0'); GNU tar and bsdtar extract it
+			// as one.
 			if h.Size != 0 {
 				return nil, false, fmt.Errorf("a regular-file entry whose name ends in / (a directory, by the old convention) carries %d bytes of data", h.Size)
 			}
@@ -159,7 +159,7 @@ func (r *Reader) whiteout(e *Entry, base string) (*Entry, bool, error) {
 
 // globalHeader accepts a PAX global header ('g') that only carries a
 // comment, as git archive writes. Records that would apply to every later
-// entry are refused: archive/tar does not apply them, and dropping them
+// entry are refused: the decoder does not apply them, and dropping them
 // silently would build a different tree than tar -x.
 func globalHeader(h *tar.Header) error {
 	for k := range h.PAXRecords {

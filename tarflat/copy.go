@@ -19,7 +19,7 @@ import (
 // fixed size, Copy reads on to the end, so that w.Close can say how much
 // the whole tar needs.
 func Copy(w *ext4w.Writer, r *Reader) (Info, error) {
-	c := copier{w: w, r: r, buf: make([]byte, 1<<20), elves: map[uint32]elfInfo{}, osRel: map[uint32]osRelease{}}
+	c := copier{w: w, r: r, elves: map[uint32]elfInfo{}, osRel: map[uint32]osRelease{}}
 	full := w.OutOfSpace()
 	for {
 		e, err := r.Next()
@@ -54,7 +54,6 @@ func Copy(w *ext4w.Writer, r *Reader) (Info, error) {
 type copier struct {
 	w     *ext4w.Writer
 	r     *Reader
-	buf   []byte
 	info  Info
 	elves map[uint32]elfInfo
 	osRel map[uint32]osRelease
@@ -115,23 +114,34 @@ func (c *copier) data(e *Entry) error {
 		}
 	}
 	var keep *bytes.Buffer
-	var dst io.Writer = c.w
 	if isOSRelease(e.Name, size) {
 		keep = bytes.NewBuffer(append([]byte(nil), h...))
-		dst = io.MultiWriter(c.w, keep)
 	}
-	rest := size - int64(len(h))
-	got, err := io.CopyBuffer(dst, io.LimitReader(c.r, rest), c.buf)
-	c.info.Bytes += int64(len(h)) + got
-	if err != nil {
-		var ee *EntryError
-		if errors.As(err, &ee) {
-			return err // the Reader's own, already naming the entry
+	c.info.Bytes += int64(len(h))
+	// The rest goes from the read buffer straight to the image, and
+	// holes as holes: a sparse member costs its data, not its size.
+	s := c.r.s
+	for s.pos < s.size {
+		if n := s.hole(); n > 0 {
+			if err := c.w.WriteHole(n); err != nil {
+				return unwrapEntry(err)
+			}
+			s.skipHole(n)
+			c.info.Bytes += n
+			continue
 		}
-		return unwrapEntry(err)
-	}
-	if got != rest {
-		return truncated(io.ErrUnexpectedEOF)
+		b, err := s.peek()
+		if err != nil {
+			return c.r.dataErr(err)
+		}
+		if _, err := c.w.Write(b); err != nil {
+			return unwrapEntry(err)
+		}
+		if keep != nil {
+			keep.Write(b)
+		}
+		c.info.Bytes += int64(len(b))
+		s.done(len(b))
 	}
 	elf := sniffELF(h, e.File.Mode)
 	if !elf.ok && keep == nil {

@@ -1,12 +1,9 @@
 package tarflat
 
 import (
-	"archive/tar"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 )
 
 // ErrFormat is wrapped by every error about input that is not a valid
@@ -57,7 +54,7 @@ func (e *EntryError) Error() string {
 func (e *EntryError) Unwrap() error { return e.Err }
 
 // decodeError marks an error of the decompressor, so that it is not
-// mistaken for a tar error: archive/tar passes it through unchanged.
+// mistaken for a tar error.
 type decodeError struct {
 	codec string // "gzip" or "zstd"
 	err   error
@@ -78,7 +75,7 @@ type readError struct{ err error }
 func (e *readError) Error() string { return "reading the input: " + e.err.Error() }
 func (e *readError) Unwrap() error { return e.err }
 
-// streamErr turns an error from archive/tar or below into a message that
+// streamErr turns an error from the tar stream or below into a message that
 // says what is wrong with the input. where says what was being read ("the
 // entry's data", "the header").
 func streamErr(err error, where string) error {
@@ -91,41 +88,24 @@ func streamErr(err error, where string) error {
 		return re
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return badInput("the input ends in the middle of %s (truncated?)", where)
-	case errors.Is(err, tar.ErrHeader):
-		return badInput("corrupt tar header (%w)", err)
+	case errors.Is(err, ErrFormat):
+		return err
 	}
-	// archive/tar's other errors (a sparse map that references missing
-	// data, a bad PAX record) are all about malformed input.
 	return badInput("%w", err)
 }
 
-// headerProblem explains why blk, the first block of a header archive/tar
-// refused, is not a tar header: a checksum that does not match is by far
-// the most common case, and worth saying exactly.
+// headerProblem explains why blk, a block where a header belongs, is not
+// a tar header: a checksum that does not match is by far the most common
+// case, and worth saying exactly.
 func headerProblem(blk []byte) string {
-	if len(blk) < blockSize {
-		return ""
-	}
-	if bytes.Equal(blk, make([]byte, blockSize)) {
+	if isZeroBlock(blk) {
 		return "a zero block (the end-of-archive marker) is followed by more data"
 	}
-	// The checksum (POSIX ustar, "chksum") is the sum of the header's
-	// bytes with its own 8-byte field at 148 counted as spaces, written in
-	// octal. Some old tars summed signed chars; either is accepted.
-	field := bytes.Trim(blk[148:156], " \x00")
-	want, err := strconv.ParseUint(string(field), 8, 32)
-	if err != nil {
+	want, unsigned, signed, err := checksum(blk)
+	switch {
+	case err != nil:
 		return "not a tar header (its checksum field is not an octal number)"
-	}
-	var unsigned, signed int64
-	for i, b := range blk[:blockSize] {
-		if i >= 148 && i < 156 {
-			b = ' '
-		}
-		unsigned += int64(b)
-		signed += int64(int8(b))
-	}
-	if int64(want) != unsigned && int64(want) != signed {
+	case want != unsigned && want != signed:
 		return fmt.Sprintf("bad header checksum: the header says %d, its bytes sum to %d", want, unsigned)
 	}
 	return ""

@@ -16,7 +16,7 @@ import (
 // bundle takes from the tar itself (SPEC "CLI": --distro and --arch).
 type Info struct {
 	Entries int64 // tar entries read, whiteouts included
-	Bytes   int64 // regular files' data bytes
+	Bytes   int64 // regular files' content bytes, sparse holes included
 
 	// Distro is the ID= of the image's os-release: /etc/os-release, or
 	// /usr/lib/os-release where the former does not exist, both resolved

@@ -136,53 +136,25 @@ func (d decoded) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// countingReader counts the uncompressed bytes archive/tar reads, which
-// is how entries' offsets are known, and keeps a copy of the block at
-// watch so that a refused header can be explained.
-type countingReader struct {
-	r     io.Reader
-	n     int64
-	watch int64
-	blk   [blockSize]byte
-	have  int // bytes of blk filled
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if lo, hi := max(c.n, c.watch), min(c.n+int64(n), c.watch+blockSize); lo < hi {
-		copy(c.blk[lo-c.watch:], p[lo-c.n:hi-c.n])
-		c.have = max(c.have, int(hi-c.watch))
-	}
-	c.n += int64(n)
-	return n, err
-}
-
-// watchAt starts keeping the block at off.
-func (c *countingReader) watchAt(off int64) {
-	c.watch, c.have = off, 0
-}
-
-// watched returns the part of the watched block read so far.
-func (c *countingReader) watched() []byte { return c.blk[:c.have] }
-
 // drain reads the rest of the stream after the end-of-archive marker and
 // returns how many bytes of it were not zeros. Reading to the end makes
 // gzip and zstd verify their trailing checksums, so a corrupt compressed
 // stream is caught, and a writer piping into us does not get SIGPIPE.
-func drain(r io.Reader) (nonzero int64, err error) {
+func drain(r io.Reader) (nonzero, total int64, err error) {
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := r.Read(buf)
+		total += int64(n)
 		for _, b := range buf[:n] {
 			if b != 0 {
 				nonzero++
 			}
 		}
 		if err == io.EOF {
-			return nonzero, nil
+			return nonzero, total, nil
 		}
 		if err != nil {
-			return nonzero, err
+			return nonzero, total, err
 		}
 	}
 }

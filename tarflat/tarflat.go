@@ -5,10 +5,16 @@
 // archive/tar's shape: Next returns one entry at a time and io.EOF at the
 // end, and the Reader reads the current entry's data. Copy feeds a Reader
 // into an ext4w.Writer and gathers the Info a bundle's defaults come from.
+//
+// The tar format itself (ustar, pax, GNU, star, v7, and GNU's four sparse
+// dialects) is decoded here, not by archive/tar: Copy hands a sparse
+// member's holes to ext4w as holes, so a small tar that claims terabytes
+// of holes costs no more than its real data.
 package tarflat
 
 import (
 	"archive/tar"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -75,8 +81,7 @@ func WithWarn(f func(msg string)) Option {
 type Reader struct {
 	in    io.Reader
 	opt   options
-	tr    *tar.Reader
-	cr    *countingReader
+	s     *tarStream
 	codec string // "", "gzip" or "zstd"
 	close func()
 
@@ -116,10 +121,10 @@ func (r *Reader) Close() error {
 
 // BytesRead is the number of uncompressed bytes read so far.
 func (r *Reader) BytesRead() int64 {
-	if r.cr == nil {
+	if r.s == nil {
 		return 0
 	}
-	return r.cr.n
+	return r.s.n
 }
 
 // Newest is the newest mtime of every header read so far: entries,
@@ -148,8 +153,11 @@ func (r *Reader) start() error {
 		return err
 	}
 	r.codec, r.close = codec, closeFn
-	r.cr = &countingReader{r: src}
-	r.tr = tar.NewReader(r.cr)
+	br, ok := src.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(src, 256<<10)
+	}
+	r.s = &tarStream{br: br}
 	return nil
 }
 
@@ -162,12 +170,17 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.cur == nil {
 		return 0, io.EOF
 	}
-	n, err := r.tr.Read(p)
+	n, err := r.s.Read(p)
 	if err != nil && err != io.EOF {
-		r.err = &EntryError{Name: r.cur.Name, Offset: r.curAt, Err: streamErr(err, "the entry's data")}
-		return n, r.err
+		return n, r.dataErr(err)
 	}
 	return n, err
+}
+
+// dataErr records err, met reading the current entry's data.
+func (r *Reader) dataErr(err error) error {
+	r.err = &EntryError{Name: r.cur.Name, Offset: r.curAt, Err: streamErr(err, "the entry's data")}
+	return r.err
 }
 
 // Next returns the next entry, or io.EOF after the last one. Any data of
@@ -187,19 +200,13 @@ func (r *Reader) Next() (*Entry, error) {
 	}
 	for {
 		if r.cur != nil {
-			// Reading the rest ourselves, rather than letting archive/tar
-			// skip it, leaves the count at the end of the data, from which
-			// the next header's offset follows.
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				return nil, err
+			if err := r.s.skip(); err != nil {
+				return nil, r.dataErr(err)
 			}
 			r.prev, r.prevAt, r.cur = r.cur.Name, r.curAt, nil
 		}
-		// Every header starts on a block boundary, right after the
-		// previous entry's data and its padding.
-		at := (r.cr.n + blockSize - 1) / blockSize * blockSize
-		r.cr.watchAt(at)
-		h, err := r.tr.Next()
+		h, err := r.s.next()
+		at := r.s.start
 		if err == io.EOF {
 			if err := r.end(at); err != nil {
 				r.err = err
@@ -228,38 +235,28 @@ func (r *Reader) Next() (*Entry, error) {
 	}
 }
 
-// headerErr explains an error archive/tar gave while reading the header
-// at offset at.
+// headerErr explains an error met reading the headers of the entry at
+// offset at.
 func (r *Reader) headerErr(at int64, err error) error {
 	after := ""
 	if r.prev != "" {
 		after = fmt.Sprintf(" (the entry before it is %q)", r.prev)
 	}
-	if r.cr.n <= at && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) && r.prev != "" {
-		// The input ended in the previous entry's padding.
-		return &EntryError{Name: r.prev, Offset: r.prevAt, Err: streamErr(err, "the entry's padding")}
-	}
-	if errors.Is(err, tar.ErrInsecurePath) {
-		// archive/tar refuses "../x" and "/x" only under this GODEBUG
-		// setting, and then for good: the stream cannot go on.
-		return &EntryError{Offset: at, Err: errors.New("the environment sets GODEBUG=tarinsecurepath=0, which makes archive/tar refuse names such as /etc; unset it (ext4pack applies SPEC's name rules itself)")}
-	}
-	if errors.Is(err, tar.ErrHeader) {
-		if p := headerProblem(r.cr.watched()); p != "" {
-			if at == 0 {
-				inside := ""
-				if r.codec != "" {
-					inside = " (the " + r.codec + " stream decompresses, but not to a tar)"
-				}
-				return &EntryError{Offset: at, Err: badInput("not a tar archive%s: %s", inside, p)}
-			}
-			return &EntryError{Offset: at, Err: badInput("%s%s", p, after)}
+	var he *headerError
+	var nh *notHeaderError
+	switch {
+	case errors.As(err, &he):
+		return &EntryError{Name: he.name, Offset: at, Err: he.err}
+	case errors.As(err, &nh) && at == 0:
+		inside := ""
+		if r.codec != "" {
+			inside = " (the " + r.codec + " stream decompresses, but not to a tar)"
 		}
-	}
-	if at == 0 && r.cr.n < blockSize && err == io.ErrUnexpectedEOF {
-		// io.ReadFull's own error: the input itself ended, not the
-		// decompressor.
-		return &EntryError{Offset: at, Err: badInput("not a tar archive: the input is %d bytes, less than one 512-byte tar header", r.cr.n)}
+		return &EntryError{Offset: at, Err: badInput("not a tar archive%s: %s", inside, nh.problem)}
+	case errors.As(err, &nh):
+		return &EntryError{Offset: at, Err: badInput("%s%s", nh.problem, after)}
+	case at == 0 && r.s.n < blockSize && err == io.ErrUnexpectedEOF:
+		return &EntryError{Offset: at, Err: badInput("not a tar archive: the input is %d bytes, less than one 512-byte tar header", r.s.n)}
 	}
 	return &EntryError{Offset: at, Err: streamErr(err, "a header"+after)}
 }
@@ -267,10 +264,10 @@ func (r *Reader) headerErr(at int64, err error) error {
 // end checks the end of the archive, which began at offset at, and reads
 // whatever follows it.
 func (r *Reader) end(at int64) error {
-	if r.cr.n <= at {
-		// archive/tar accepts an input that simply stops between entries
-		// (or even in the last entry's padding); so would a tar cut short
-		// there. Not a zero block was read.
+	if r.s.n <= at {
+		// The input simply stops between entries (or in the last entry's
+		// padding), as a tar cut short there would. Not a zero block was
+		// read.
 		if at == 0 {
 			return badInput("the input is empty")
 		}
@@ -278,9 +275,10 @@ func (r *Reader) end(at int64) error {
 		if r.prev != "" {
 			after = fmt.Sprintf(", after entry %q,", r.prev)
 		}
-		return badInput("the input ends at byte %d%s without tar's end-of-archive marker (truncated?)", r.cr.n, after)
+		return badInput("the input ends at byte %d%s without tar's end-of-archive marker (truncated?)", r.s.n, after)
 	}
-	nonzero, err := drain(r.cr)
+	nonzero, total, err := drain(r.s.br)
+	r.s.n += total
 	if err != nil {
 		var de *decodeError
 		if errors.As(err, &de) && errors.Is(err, errGzipTrailer) {
@@ -292,7 +290,7 @@ func (r *Reader) end(at int64) error {
 		return streamErr(err, "the data after the end-of-archive marker")
 	}
 	if nonzero > 0 {
-		r.warn("ignoring what follows the tar end-of-archive marker at byte %d (%d bytes, %d of them not zero), as tar does", at, r.cr.n-at, nonzero)
+		r.warn("ignoring what follows the tar end-of-archive marker at byte %d (%d bytes, %d of them not zero), as tar does", at, r.s.n-at, nonzero)
 	}
 	return nil
 }
