@@ -269,6 +269,7 @@ func (w *Writer) countDirBlocks(cs *closeState) error {
 				return err
 			}
 			cs.dirBlocks[id] = uint32(len(bs))
+			freeBlocks(bs)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
+	"sync"
 )
 
 // dirent is a name in an in-memory directory. id 0 marks a removed name.
@@ -117,7 +118,7 @@ type dirBuilder struct {
 }
 
 func (b *dirBuilder) startBlock() {
-	b.cur = make([]byte, blockSize)
+	b.cur = newBlock()
 	b.blocks = append(b.blocks, b.cur)
 	b.off = 0
 	b.last = -1
@@ -199,4 +200,26 @@ func buildLinear(self, parent uint32, ents []diskEnt, minBlocks int) [][]byte {
 		b.finishBlock()
 	}
 	return b.blocks
+}
+
+// Directory blocks are laid out twice at Close (once to count, once to
+// write) and dropped at once: a pool spares the collector the churn,
+// which at a million entries was most of what Close allocated.
+var blockPool = sync.Pool{New: func() any { return new([blockSize]byte) }}
+
+// newBlock returns a zeroed block from the pool.
+func newBlock() []byte {
+	b := blockPool.Get().(*[blockSize]byte)
+	clear(b[:])
+	return b[:]
+}
+
+// freeBlocks returns blocks newBlock gave to the pool; the caller keeps
+// no reference to them.
+func freeBlocks(bs [][]byte) {
+	for _, b := range bs {
+		if cap(b) >= blockSize {
+			blockPool.Put((*[blockSize]byte)(b[:blockSize]))
+		}
+	}
 }

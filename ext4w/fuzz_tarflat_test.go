@@ -226,16 +226,13 @@ func knownBugHeader(h *tar.Header) bool {
 	return false
 }
 
-// fillCurrentFile writes zeros until the file being written has all its
-// bytes: Write refuses more than the rest without writing anything, so
-// halving chunks find the rest in a few calls.
+// fillCurrentFile writes a hole until the file being written has all its
+// bytes: WriteHole refuses more than the rest without writing anything,
+// so halving lengths find the rest in a few calls, however big it is (a
+// sparse member cut short can leave terabytes).
 func fillCurrentFile(w *ext4w.Writer) {
-	zeros := make([]byte, 1<<20)
-	for n := len(zeros); n > 0; n /= 2 {
-		for {
-			if _, err := w.Write(zeros[:n]); err != nil {
-				break
-			}
+	for n := int64(1) << 62; n > 0; n /= 2 {
+		for w.WriteHole(n) == nil {
 		}
 	}
 }

@@ -163,7 +163,7 @@ func buildHtree(self, parent uint32, ents []diskEnt, seed uint32) ([][]byte, err
 	firstLeaf := uint32(1 + nodes)
 	blocks := make([][]byte, 0, 1+nodes+len(leaves))
 
-	root := make([]byte, blockSize)
+	root := newBlock()
 	le := binary.LittleEndian
 	le.PutUint32(root[0x00:], self)
 	le.PutUint16(root[0x04:], 12)
@@ -190,7 +190,7 @@ func buildHtree(self, parent uint32, ents []diskEnt, seed uint32) ([][]byte, err
 		var top []dxEntry
 		for n := 0; n < nodes; n++ {
 			part := leafEntries[n*dxNodeLimit : min((n+1)*dxNodeLimit, len(leafEntries))]
-			node := make([]byte, blockSize)
+			node := newBlock()
 			le.PutUint16(node[4:], blockSize) // an empty entry spanning the block
 			putDxEntries(node, dxNodeCountOff, dxNodeLimit, part, seed)
 			blocks = append(blocks, node)

@@ -66,7 +66,9 @@ func (w *Writer) writeDirs(cs *closeState) error {
 		if uint32(len(blocks)) != cs.dirBlocks[id] {
 			panic("ext4w: directory layout changed between passes")
 		}
-		if err := w.writeRuns(n.runs(), blocks); err != nil {
+		err = w.writeRuns(n.runs(), blocks)
+		freeBlocks(blocks)
+		if err != nil {
 			return err
 		}
 		n.size = uint64(len(blocks)) * blockSize

@@ -187,10 +187,15 @@ func (s *stream) wait() error {
 	return s.err
 }
 
-// stop ends the writer goroutine.
+// stop ends the writer goroutine and lets go of the batch buffers, so
+// that the collector can give their 12 MiB to what Close builds.
 func (s *stream) stop() {
 	if s.started {
 		close(s.jobs)
 		s.started = false
+		for len(s.free) > 0 {
+			<-s.free
+		}
+		s.buf = nil
 	}
 }
