@@ -616,33 +616,16 @@ func aclParses(v []byte) bool {
 }
 
 // writeChunks writes data in chunks of n bytes; short leaves the last
-// byte out. Chunks of 1000 and 4096 bytes that are all zeros go in as
-// WriteHole, which must give the same image as writing them.
+// byte out. Zeros in chunks of 1000 and 4096 bytes go in as WriteHole,
+// which must give the same image as writing them.
 func writeChunks(w *ext4w.Writer, data []byte, n int, short bool) error {
 	if short {
 		data = data[:len(data)-1]
 	}
-	for len(data) > 0 {
-		k := min(n, len(data))
-		if (n == 1000 || n == 4096) && allZero(data[:k]) {
-			if err := w.WriteHole(int64(k)); err != nil {
-				return err
-			}
-		} else if _, err := w.Write(data[:k]); err != nil {
-			return err
-		}
-		data = data[k:]
+	if n == 1000 || n == 4096 {
+		n = -n
 	}
-	return nil
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return writeSplit(w, data, n)
 }
 
 // refused reports whether err is a refusal the model cannot predict: a

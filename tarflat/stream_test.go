@@ -79,32 +79,26 @@ const maxCompared = 16 << 20
 
 // readWithArchiveTar reads in with archive/tar.
 func readWithArchiveTar(in []byte) ([]streamRecord, error) {
-	tr := tar.NewReader(bytes.NewReader(in))
-	var out []streamRecord
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		var data []byte
-		if h.Size <= maxCompared {
-			if data, err = io.ReadAll(tr); err != nil {
-				return out, err
-			}
-		}
-		out = append(out, record(h, data))
-	}
+	return readRecords(tar.NewReader(bytes.NewReader(in)))
 }
 
 // readWithStream reads in with tarStream.
 func readWithStream(in []byte) ([]streamRecord, error) {
-	s := &tarStream{br: bufio.NewReaderSize(bytes.NewReader(in), 4096)}
+	return readRecords(streamNext{&tarStream{br: bufio.NewReaderSize(bytes.NewReader(in), 4096)}})
+}
+
+// streamNext gives tarStream archive/tar.Reader's method names.
+type streamNext struct{ *tarStream }
+
+func (s streamNext) Next() (*tar.Header, error) { return s.next() }
+
+func readRecords(r interface {
+	io.Reader
+	Next() (*tar.Header, error)
+}) ([]streamRecord, error) {
 	var out []streamRecord
 	for {
-		h, err := s.next()
+		h, err := r.Next()
 		if err == io.EOF {
 			return out, nil
 		}
@@ -113,7 +107,7 @@ func readWithStream(in []byte) ([]streamRecord, error) {
 		}
 		var data []byte
 		if h.Size <= maxCompared {
-			if data, err = io.ReadAll(s); err != nil {
+			if data, err = io.ReadAll(r); err != nil {
 				return out, err
 			}
 		}
