@@ -51,12 +51,13 @@ boot-test:
 # (/dev/shm). It rewrites the generated part of BENCHMARKS.md; about 6
 # minutes on 2 cores. BENCH_TAR=FILE uses that rootfs tar instead of the
 # boot test's cached (or debootstrapped) one; BENCH_FLAGS passes more
-# flags (e.g. -rounds 1 -scale 10k). Then the writer's Go benchmarks.
+# flags (e.g. -rounds 1 -scale 10k). Then the writer's and the tar
+# decoder's Go benchmarks (the decoder against archive/tar, same run).
 BENCH_TAR   ?=
 BENCH_FLAGS ?=
 bench: build
 	$(GO) run ./bench -bin $(BIN) -tar "$(BENCH_TAR)" -out BENCHMARKS.md $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench . -benchmem ./ext4w/...
+	$(GO) test -run '^$$' -bench . -benchmem ./ext4w/... ./tarflat/...
 
 # Builds ext4pack, generates a small example rootfs tar (no download),
 # turns it into an image and a bundle, and shows what is inside.
