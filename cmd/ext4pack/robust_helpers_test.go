@@ -7,12 +7,14 @@ package main
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -174,4 +176,22 @@ func copyTo(w io.WriteCloser, r io.Reader) <-chan error {
 		ch <- err
 	}()
 	return ch
+}
+
+// vmHWM reads the peak resident set size, in bytes, from a
+// /proc/PID/status file; false where there is none (not Linux).
+func vmHWM(status string) (int64, bool) {
+	f, err := os.Open(status)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
 }

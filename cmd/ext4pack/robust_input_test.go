@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ext4pack/ext4pack/internal/oracle"
 )
 
@@ -149,14 +147,7 @@ func TestUnwritableOutput(t *testing.T) {
 		ro := t.TempDir()
 		if os.Geteuid() == 0 {
 			// chmod 555 does not stop root: a read-only tmpfs does.
-			if err := unix.Mount("ext4pack-ro", ro, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, "size=1m"); err != nil {
-				skipOrFail(t, "mounting a read-only tmpfs: "+err.Error()+" (a container without CAP_SYS_ADMIN?)")
-			}
-			t.Cleanup(func() {
-				if err := unix.Unmount(ro, 0); err != nil {
-					t.Errorf("unmounting %s: %v", ro, err)
-				}
-			})
+			mountTmpfs(t, ro, "size=1m", true)
 		} else if err := os.Chmod(ro, 0o555); err != nil {
 			t.Fatal(err)
 		}
@@ -184,14 +175,7 @@ func TestBundleDiskFull(t *testing.T) {
 		skipOrFail(t, "mounting a small tmpfs to fill needs root")
 	}
 	mnt := t.TempDir()
-	if err := unix.Mount("ext4pack-full", mnt, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=40m,mode=0755"); err != nil {
-		skipOrFail(t, "mounting a tmpfs: "+err.Error()+" (a container without CAP_SYS_ADMIN?)")
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(mnt, 0); err != nil {
-			t.Errorf("unmounting the tmpfs at %s: %v", mnt, err)
-		}
-	})
+	mountTmpfs(t, mnt, "size=40m,mode=0755", false)
 	// 24 MiB of incompressible data: the image takes about 25 MiB of
 	// the 40, and its compressed copy does not fit in the rest.
 	in := dataTar(t, 24, 0)

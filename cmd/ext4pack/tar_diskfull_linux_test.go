@@ -20,15 +20,7 @@ func TestImageDiskFull(t *testing.T) {
 		skipOrFail(t, "mounting a small tmpfs to fill needs root")
 	}
 	mnt := t.TempDir()
-	if err := unix.Mount("ext4pack-test", mnt, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=20m,mode=0755"); err != nil {
-		skipOrFail(t, "mounting a tmpfs: "+err.Error()+" (a container without CAP_SYS_ADMIN?)")
-	}
-	// Registered after t.TempDir, so it runs before the directory goes.
-	t.Cleanup(func() {
-		if err := unix.Unmount(mnt, 0); err != nil {
-			t.Errorf("unmounting the tmpfs at %s: %v", mnt, err)
-		}
-	})
+	mountTmpfs(t, mnt, "size=20m,mode=0755", false)
 	in := writeTemp(t, "big.tar", tarOf(t,
 		tarMember{hdr: tar.Header{Name: "big", Typeflag: tar.TypeReg, Mode: 0o644}, data: oracle.Content("big", 30<<20)}))
 	eachInput(t, func(t *testing.T, stdin bool) {

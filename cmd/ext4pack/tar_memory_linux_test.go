@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -57,22 +53,4 @@ func TestImageStdinMemory(t *testing.T) {
 	if peak > 96<<20 {
 		t.Errorf("peak RSS %d MiB: the tar seems to be held in memory", peak>>20)
 	}
-}
-
-// vmHWM reads the peak resident set size, in bytes, from a
-// /proc/PID/status file.
-func vmHWM(status string) (int64, bool) {
-	f, err := os.Open(status)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err == nil
-		}
-	}
-	return 0, false
 }
