@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -136,25 +137,50 @@ func (d decoded) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// drain reads the rest of the stream after the end-of-archive marker and
-// returns how many bytes of it were not zeros. Reading to the end makes
-// gzip and zstd verify their trailing checksums, so a corrupt compressed
-// stream is caught, and a writer piping into us does not get SIGPIPE.
-func drain(r io.Reader) (nonzero, total int64, err error) {
+// maxTrailing bounds what is read after the end-of-archive marker. Tar
+// writers pad to a record (10 KiB for GNU tar); far more than that is
+// not part of the archive, and a compressed stream can make terabytes of
+// it from megabytes.
+const maxTrailing = 64 << 20
+
+// drain reads the rest of the stream after the end-of-archive marker, up
+// to maxTrailing bytes, and returns how many bytes of it were not zeros
+// and whether it stopped at the bound. Reading to the end makes gzip and
+// zstd verify their trailing checksums, so a corrupt compressed stream is
+// caught, and a writer piping into us does not get SIGPIPE.
+func drain(r io.Reader) (nonzero, total int64, bounded bool, err error) {
 	buf := make([]byte, 64<<10)
-	for {
-		n, err := r.Read(buf)
+	for total < maxTrailing {
+		n, err := r.Read(buf[:min(int64(len(buf)), maxTrailing-total)])
 		total += int64(n)
-		for _, b := range buf[:n] {
-			if b != 0 {
-				nonzero++
-			}
-		}
+		nonzero += countNonzero(buf[:n])
 		if err == io.EOF {
-			return nonzero, total, nil
+			return nonzero, total, false, nil
 		}
 		if err != nil {
-			return nonzero, total, err
+			return nonzero, total, false, err
 		}
 	}
+	return nonzero, total, true, nil
+}
+
+// countNonzero counts the bytes of b that are not zero, a word at a time.
+func countNonzero(b []byte) int64 {
+	var n int64
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			for _, c := range b[:8] {
+				if c != 0 {
+					n++
+				}
+			}
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			n++
+		}
+	}
+	return n
 }

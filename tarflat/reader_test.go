@@ -344,6 +344,8 @@ func TestEndOfArchive(t *testing.T) {
 		{"record padding", join(good, make([]byte, 8192)), ""},
 		{"a second archive", join(good, good), "ignoring what follows the tar end-of-archive marker"},
 		{"gzip then garbage", join(gzipBytes(t, good), []byte("garbage")), "ignoring data after the end of the gzip stream"},
+		{"up to the bound of zeros", join(good, make([]byte, maxTrailing-1024)), ""},
+		{"past the bound", join(good, make([]byte, maxTrailing)), "64 MiB or more, not read to its end"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			es, _, warns, err := readAll(tc.in)

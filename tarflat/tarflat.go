@@ -277,7 +277,7 @@ func (r *Reader) end(at int64) error {
 		}
 		return badInput("the input ends at byte %d%s without tar's end-of-archive marker (truncated?)", r.s.n, after)
 	}
-	nonzero, total, err := drain(r.s.br)
+	nonzero, total, bounded, err := drain(r.s.br)
 	r.s.n += total
 	if err != nil {
 		var de *decodeError
@@ -289,7 +289,10 @@ func (r *Reader) end(at int64) error {
 		}
 		return streamErr(err, "the data after the end-of-archive marker")
 	}
-	if nonzero > 0 {
+	switch {
+	case bounded:
+		r.warn("ignoring what follows the tar end-of-archive marker at byte %d: %d MiB or more, not read to its end (a compressed stream's checksum is not checked)", at, maxTrailing>>20)
+	case nonzero > 0:
 		r.warn("ignoring what follows the tar end-of-archive marker at byte %d (%d bytes, %d of them not zero), as tar does", at, r.s.n-at, nonzero)
 	}
 	return nil

@@ -8,6 +8,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/ext4pack/ext4pack/internal/oracle"
 )
@@ -311,4 +314,51 @@ func TestXattrsTogetherOverBlock(t *testing.T) {
 	code, stderr, _, _ := runMeasured(t, bin, bytes.NewReader(paxTar("f", recs, []byte("x"))), "image", "--rootfs-tar", "-", "--out", filepath.Join(outDir, "out"))
 	oneLine(t, code, stderr, `"f"`)
 	requireEmpty(t, outDir)
+}
+
+// zeros is an endless stream of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestLimitEndlessTrailer: a valid tar followed by an endless stream of
+// zeros, plain and as zstd (which makes terabytes from megabytes), is a
+// good image and a warning: what follows the end-of-archive marker is
+// read up to a bound, not to its end.
+func TestLimitEndlessTrailer(t *testing.T) {
+	b, err := os.ReadFile(smallTar(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, compressed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("zstd=%v", compressed), func(t *testing.T) {
+			src := io.MultiReader(bytes.NewReader(b), zeros{})
+			in := src
+			if compressed {
+				pr, pw := io.Pipe()
+				go func() {
+					enc, _ := zstd.NewWriter(pw, zstd.WithEncoderLevel(zstd.SpeedFastest))
+					_, err := io.Copy(enc, src)
+					pw.CloseWithError(errors.Join(err, enc.Close()))
+				}()
+				defer pr.Close()
+				in = pr
+			}
+			out := filepath.Join(t.TempDir(), "out")
+			var code int
+			var stderr string
+			var fed int64
+			withTimeout(t, time.Minute, "ext4pack on an endless input", func() {
+				code, _, stderr, fed, _ = runCLIStdin(t, in, "image", "--rootfs-tar", "-", "--out", out)
+			})
+			t.Logf("fed %d MiB: %s", fed>>20, strings.TrimSpace(stderr))
+			if code != 0 || !strings.Contains(stderr, "not read to its end") {
+				t.Fatalf("exit %d, want 0 and a warning: %s", code, stderr)
+			}
+			oracle.Fsck(t, out)
+		})
+	}
 }
