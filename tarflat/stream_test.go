@@ -212,6 +212,23 @@ func toolTars(t *testing.T) map[string][]byte {
 		tools["bsdtar-"+f] = tool{"bsdtar", []string{"--format=" + f}}
 	}
 	tools["bsdtar-pax-sparse"] = tool{"bsdtar", []string{"--format=pax", "--read-sparse"}}
+	// Python's tarfile, a writer of its own, in its three formats (the
+	// harness's -cf - -C DIR . arrive as sys.argv[1:]).
+	const pyTar = `import os, sys, tarfile
+fmt = {"gnu": tarfile.GNU_FORMAT, "pax": tarfile.PAX_FORMAT, "ustar": tarfile.USTAR_FORMAT}[os.environ["PYTAR_FORMAT"]]
+with tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=fmt) as tf:
+    for root, dirs, files in os.walk(sys.argv[4]):
+        dirs.sort()
+        for n in sorted(dirs + files):
+            p = os.path.join(root, n)
+            try:
+                tf.add(p, arcname=os.path.relpath(p, sys.argv[4]), recursive=False)
+            except ValueError as e:
+                print(e, file=sys.stderr)
+`
+	for _, f := range []string{"gnu", "pax", "ustar"} {
+		tools["python-"+f] = tool{"python3", []string{"PYTAR_FORMAT=" + f}}
+	}
 	out := map[string][]byte{}
 	for name, tl := range tools {
 		if _, err := exec.LookPath(tl.bin); err != nil {
@@ -223,6 +240,10 @@ func toolTars(t *testing.T) map[string][]byte {
 		}
 		args := append(append([]string{"-cf", "-"}, tl.args...), "-C", src, ".")
 		cmd := exec.Command(tl.bin, args...)
+		if tl.bin == "python3" {
+			cmd = exec.Command(tl.bin, "-c", pyTar, "-cf", "-", "-C", src)
+			cmd.Env = append(os.Environ(), tl.args...)
+		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		b, err := cmd.Output()
