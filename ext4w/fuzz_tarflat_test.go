@@ -120,7 +120,7 @@ func tarflatSeeds(t testing.TB) [][]byte {
 	for i := 0; i < 400; i++ {
 		big = append(big, tarSeed{hdr: tar.Header{Name: path.Join("big", strings.Repeat("n", i%200)+string(rune('a'+i%26))+string(rune('a'+i/26))), Typeflag: tar.TypeReg}})
 	}
-	seeds := [][]byte{every, xattrs, acls, rules, makeTar(t, big...), gzipped(t, every), zstded(t, rules)}
+	seeds := [][]byte{every, xattrs, acls, rules, makeTar(t, big...), oracle.Gzip(t, every), oracle.Zstd(t, rules)}
 	tars, _ := filepath.Glob("../testdata/*.tar")
 	for _, p := range tars {
 		if b, err := os.ReadFile(p); err == nil {
@@ -128,25 +128,6 @@ func tarflatSeeds(t testing.TB) [][]byte {
 		}
 	}
 	return seeds
-}
-
-func gzipped(t testing.TB, p []byte) []byte {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	zw.Write(p)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func zstded(t testing.TB, p []byte) []byte {
-	zw, err := zstd.NewWriter(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zw.Close()
-	return zw.EncodeAll(p, nil)
 }
 
 // decompress undoes gzip or zstd, reading at most fuzzMaxTar bytes; ok is

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ext4pack/ext4pack/internal/oracle"
 )
 
 // FuzzReader feeds arbitrary bytes to a Reader: it must never panic, every
@@ -22,8 +24,8 @@ func FuzzReader(f *testing.F) {
 		tarEntry{hdr: tar.Header{Name: "l", Typeflag: tar.TypeLink, Linkname: "etc/f"}},
 	)
 	f.Add(seed)
-	f.Add(gzipBytes(f, seed))
-	f.Add(zstdBytes(f, seed))
+	f.Add(oracle.Gzip(f, seed))
+	f.Add(oracle.Zstd(f, seed))
 	if tars, _ := filepath.Glob("../testdata/*.tar"); len(tars) > 0 {
 		if b, err := os.ReadFile(tars[0]); err == nil {
 			f.Add(b)

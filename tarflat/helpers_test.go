@@ -3,13 +3,10 @@ package tarflat
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"testing"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // rawHeader builds one 512-byte tar header by hand, for what
@@ -141,29 +138,6 @@ func writeTar(t testing.TB, entries ...tarEntry) ([]byte, []int64) {
 		t.Fatal(err)
 	}
 	return b.Bytes(), offs
-}
-
-func gzipBytes(t testing.TB, p []byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func zstdBytes(t testing.TB, p []byte) []byte {
-	t.Helper()
-	zw, err := zstd.NewWriter(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zw.Close()
-	return zw.EncodeAll(p, nil)
 }
 
 // readAll reads every entry of the stream with its data and returns the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ext4pack/ext4pack/ext4w"
+	"github.com/ext4pack/ext4pack/internal/oracle"
 )
 
 // TestOffsets checks Entry.Offset against where archive/tar's Writer put
@@ -33,8 +34,8 @@ func TestOffsets(t *testing.T) {
 		in   []byte
 	}{
 		{"plain", in},
-		{"gzip", gzipBytes(t, in)},
-		{"zstd", zstdBytes(t, in)},
+		{"gzip", oracle.Gzip(t, in)},
+		{"zstd", oracle.Zstd(t, in)},
 	} {
 		for _, skip := range []bool{false, true} {
 			t.Run(tc.name+map[bool]string{false: "/read", true: "/skip"}[skip], func(t *testing.T) {
@@ -231,15 +232,15 @@ func TestFormats(t *testing.T) {
 func TestCompression(t *testing.T) {
 	plain, _ := writeTar(t, tarEntry{hdr: tar.Header{Name: "f", Typeflag: tar.TypeReg}, data: []byte("data")})
 	gzMagicName, _ := writeTar(t, tarEntry{hdr: tar.Header{Name: "\x1f\x8b-name", Typeflag: tar.TypeReg, Format: tar.FormatPAX}, data: []byte("data")})
-	multi := append(gzipBytes(t, plain[:512]), gzipBytes(t, plain[512:])...)
+	multi := append(oracle.Gzip(t, plain[:512]), oracle.Gzip(t, plain[512:])...)
 	for _, tc := range []struct {
 		name, codec string
 		in          []byte
 	}{
 		{"plain", "", plain},
-		{"gzip", "gzip", gzipBytes(t, plain)},
+		{"gzip", "gzip", oracle.Gzip(t, plain)},
 		{"gzip multi-member", "gzip", multi},
-		{"zstd", "zstd", zstdBytes(t, plain)},
+		{"zstd", "zstd", oracle.Zstd(t, plain)},
 		{"plain tar that starts like gzip", "", gzMagicName},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,7 +277,7 @@ func TestBadStreams(t *testing.T) {
 	for i := range random {
 		random[i] = byte(i*7919 + i/13)
 	}
-	gz := gzipBytes(t, good)
+	gz := oracle.Gzip(t, good)
 	badCRC := bytes.Clone(gz)
 	badCRC[len(badCRC)-6] ^= 0xff // in the CRC-32 of the gzip trailer
 	noEnd := good[:offs[2]]       // cut at a block boundary, before etc/after
@@ -288,7 +289,7 @@ func TestBadStreams(t *testing.T) {
 		offset int64
 	}{
 		{"empty", nil, "the input is empty", "-", 0},
-		{"gzip of a non-tar", gzipBytes(t, random), "not a tar archive (the gzip stream decompresses, but not to a tar)", "", 0},
+		{"gzip of a non-tar", oracle.Gzip(t, random), "not a tar archive (the gzip stream decompresses, but not to a tar)", "", 0},
 		{"random bytes", random, "not a tar archive: not a tar header", "", 0},
 		{"short non-tar", []byte("hello, world\n"), "not a tar archive: the input is 13 bytes", "", 0},
 		{"truncated in data", good[:offs[1]+512+100], "ends in the middle of the entry's data", "etc/big", offs[1]},
@@ -343,7 +344,7 @@ func TestEndOfArchive(t *testing.T) {
 		{"one zero block", join(body, make([]byte, 512)), ""},
 		{"record padding", join(good, make([]byte, 8192)), ""},
 		{"a second archive", join(good, good), "ignoring what follows the tar end-of-archive marker"},
-		{"gzip then garbage", join(gzipBytes(t, good), []byte("garbage")), "ignoring data after the end of the gzip stream"},
+		{"gzip then garbage", join(oracle.Gzip(t, good), []byte("garbage")), "ignoring data after the end of the gzip stream"},
 		{"up to the bound of zeros", join(good, make([]byte, maxTrailing-1024)), ""},
 		{"past the bound", join(good, make([]byte, maxTrailing)), "64 MiB or more, not read to its end"},
 	} {

@@ -218,7 +218,7 @@ func TestInputEndsEarly(t *testing.T) {
 			in   []byte
 		}{"plain/" + c.name, full[:c.at]})
 	}
-	gz, zs := gzipOf(t, full), zstdOf(t, full)
+	gz, zs := oracle.Gzip(t, full), oracle.Zstd(t, full)
 	cases = append(cases,
 		struct {
 			name string

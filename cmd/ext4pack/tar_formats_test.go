@@ -127,8 +127,8 @@ func TestImageTricky(t *testing.T) {
 		data []byte
 	}{
 		{"plain", plain},
-		{"gzip", gzipOf(t, plain)},
-		{"zstd", zstdOf(t, plain)},
+		{"gzip", oracle.Gzip(t, plain)},
+		{"zstd", oracle.Zstd(t, plain)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeTemp(t, "tricky.tar."+tc.name, tc.data)

@@ -3,7 +3,6 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"io"
 	"os"
 	"os/exec"
@@ -11,8 +10,6 @@ import (
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/ext4pack/ext4pack/internal/oracle"
 )
@@ -104,29 +101,6 @@ func tarOf(t *testing.T, ms ...tarMember) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
-}
-
-func gzipOf(t *testing.T, p []byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func zstdOf(t *testing.T, p []byte) []byte {
-	t.Helper()
-	zw, err := zstd.NewWriter(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zw.Close()
-	return zw.EncodeAll(p, nil)
 }
 
 // judgeImage runs the oracle's judges: e2fsck must be clean, and the

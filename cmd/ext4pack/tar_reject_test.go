@@ -26,7 +26,7 @@ func TestImageRejects(t *testing.T) {
 	badSum := bytes.Clone(good)
 	badSum[nextAt+5] ^= 0x20
 	random := oracle.Content("random", 8192)
-	gz := gzipOf(t, good)
+	gz := oracle.Gzip(t, good)
 	one := func(h tar.Header, data []byte) []byte {
 		if h.Mode == 0 {
 			h.Mode = 0o644
