@@ -50,19 +50,22 @@ type format uint8
 
 const (
 	formatV7    format = iota // no magic: no prefix, no device fields
-	formatUSTAR               // "ustar\x00" "00": ustar and pax
+	formatUSTAR               // "ustar\x00": ustar and pax
 	formatSTAR                // ustar's magic and star's trailer
 	formatGNU                 // "ustar " " \x00"
 )
 
+// blockFormat tells the layout by the magic alone, as GNU tar, libarchive
+// and archive/tar do: ustar's version field ("00") is left out by some
+// writers, and the prefix and device numbers are still theirs.
 func blockFormat(b []byte) format {
-	switch string(b[offMagic : offMagic+8]) {
-	case "ustar\x0000":
+	switch magic := string(b[offMagic : offMagic+8]); {
+	case magic[:6] == "ustar\x00":
 		if string(b[offStarTrailer:offStarTrailer+4]) == "tar\x00" {
 			return formatSTAR
 		}
 		return formatUSTAR
-	case "ustar  \x00":
+	case magic == "ustar  \x00":
 		return formatGNU
 	}
 	return formatV7
@@ -98,8 +101,10 @@ func number(b []byte) (int64, error) {
 		}
 		v = v<<3 | uint64(b[i]-'0')
 	}
-	for ; i < len(b); i++ {
-		if b[i] != ' ' && b[i] != 0 {
+	// Then spaces, up to the end or a NUL; what follows a NUL is not
+	// read (GNU tar and archive/tar stop there too).
+	for ; i < len(b) && b[i] != 0; i++ {
+		if b[i] != ' ' {
 			return 0, errNumber
 		}
 	}
@@ -198,18 +203,13 @@ func headerOnly(flag byte) bool {
 func decodeHeader(b []byte, h *tar.Header) (format, error) {
 	f := blockFormat(b)
 	h.Typeflag = b[offTypeflag]
-	name := cstring(b[offName : offName+100])
+	var prefix []byte
 	switch f {
 	case formatUSTAR:
-		if p := cstring(b[offPrefix : offPrefix+155]); len(p) > 0 {
-			name = append(append(append(make([]byte, 0, len(p)+1+len(name)), p...), '/'), name...)
-		}
+		prefix = cstring(b[offPrefix : offPrefix+155])
 	case formatSTAR:
-		if p := cstring(b[offPrefix : offPrefix+131]); len(p) > 0 {
-			name = append(append(append(make([]byte, 0, len(p)+1+len(name)), p...), '/'), name...)
-		}
+		prefix = cstring(b[offPrefix : offPrefix+131])
 	}
-	h.Name = string(name)
 	if l := cstring(b[offLinkname : offLinkname+100]); len(l) > 0 {
 		h.Linkname = string(l)
 	}
@@ -257,14 +257,38 @@ func decodeHeader(b []byte, h *tar.Header) (format, error) {
 			continue
 		}
 		sec, err := number(t.field)
+		if err != nil && f == formatGNU && h.Typeflag != tar.TypeGNUSparse {
+			// Before Go 1.8, archive/tar wrote a ustar prefix under GNU's
+			// magic, where GNU keeps these times: read such a header as
+			// archive/tar still does, with the prefix as a prefix.
+			h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
+			if p := cstring(b[offPrefix : offPrefix+155]); ascii(p) {
+				prefix = p
+			}
+			break
+		}
 		if err != nil {
-			return f, errors.New("corrupt tar header: its GNU access or change time is not a number")
+			return f, errors.New("corrupt tar header: its access or change time is not a number")
 		}
 		if sec != 0 {
 			*t.dst = time.Unix(sec, 0)
 		}
 	}
+	name := cstring(b[offName : offName+100])
+	if len(prefix) > 0 {
+		name = append(append(append(make([]byte, 0, len(prefix)+1+len(name)), prefix...), '/'), name...)
+	}
+	h.Name = string(name)
 	return f, nil
+}
+
+func ascii(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // parsePAX parses the records of a PAX extended header: "LEN KEY=VALUE\n"

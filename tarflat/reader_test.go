@@ -84,7 +84,8 @@ func TestFormats(t *testing.T) {
 				"LIBARCHIVE.xattr.user.a%3Db":      "AP8",              // name "user.a=b", value 00 ff, unpadded
 				"LIBARCHIVE.creationtime":          "1600000000.5",
 			}}, data: []byte("ping")},
-		tarEntry{hdr: tar.Header{Name: long, Typeflag: tar.TypeReg, Format: tar.FormatPAX, Uid: 1 << 30, Gid: 70000}, data: []byte("long")},
+		tarEntry{hdr: tar.Header{Name: long, Typeflag: tar.TypeReg, Format: tar.FormatPAX, Uid: 1 << 30, Gid: 70000,
+			PAXRecords: map[string]string{"RHT.security.selinux": "system_u:object_r:bin_t:s0"}}, data: []byte("long")},
 	)
 	gnu, _ := writeTar(t,
 		tarEntry{hdr: tar.Header{Name: long, Typeflag: tar.TypeReg, Format: tar.FormatGNU, AccessTime: frac.Add(time.Hour), ChangeTime: frac.Add(2 * time.Hour)}, data: []byte("gnu")},
@@ -146,6 +147,10 @@ func TestFormats(t *testing.T) {
 			{name: long, op: OpCreate, typ: ext4w.TypeRegular, mode: 0, data: "long", check: func(t *testing.T, e *Entry) {
 				if e.File.Uid != 1<<30 || e.File.Gid != 70000 {
 					t.Errorf("owner %d:%d", e.File.Uid, e.File.Gid)
+				}
+				// Red Hat tar's label record: the xattr with its NUL.
+				if x := e.File.Xattrs; string(x["security.selinux"]) != "system_u:object_r:bin_t:s0\x00" || len(x) != 1 {
+					t.Errorf("xattrs %q", x)
 				}
 			}},
 		}},

@@ -163,9 +163,9 @@ func (s *tarStream) next() (*tar.Header, error) {
 				}
 				return h, nil
 			case tar.TypeXHeader:
-				if pax == nil {
-					pax = map[string]string{}
-				}
+				// Of several extended headers before one entry, the last
+				// one counts, as in GNU tar, libarchive and archive/tar.
+				pax = map[string]string{}
 				if err := parsePAX(data, pax); err != nil {
 					return nil, &headerError{err: badInput("PAX extended header: %v", err)}
 				}

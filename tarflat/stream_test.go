@@ -428,3 +428,45 @@ func TestChecksum(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderQuirks: headers real writers make that a strict reading of
+// POSIX gets wrong. Each is read as archive/tar reads it (and GNU tar
+// and bsdtar, but where noted).
+func TestHeaderQuirks(t *testing.T) {
+	patch := func(b []byte, off int, s string) []byte {
+		copy(b[off:], s)
+		setChecksum(b)
+		return b
+	}
+	noVersion := patch(rawHeader{name: "null", typeflag: '3', major: 1, minor: 3}.block(), 257, "ustar\x00\x00\x00")
+	patch(noVersion, 345, "dev") // the prefix
+	// Go before 1.8 wrote a ustar prefix under GNU's magic, over GNU's
+	// atime and ctime (archive/tar's invalid-go17.tar); archive/tar
+	// still reads the prefix, GNU tar and bsdtar drop it.
+	go17 := patch(rawHeader{name: "foo", typeflag: '0', magic: "gnu"}.block(), 345, strings.Repeat("a", 100))
+	modeJunk := patch(rawHeader{name: "f", typeflag: '0'}.block(), 100, "644\x00abc")
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want string // the entry's name, uid and mode, dev numbers
+	}{
+		{"ustar without its version", noVersion, "dev/null 0 420 1:3"},
+		{"pre-Go-1.8 GNU prefix", go17, strings.Repeat("a", 100) + "/foo 0 420 0:0"},
+		{"text after a number's NUL", modeJunk, "f 0 420 0:0"},
+		{"two extended headers: the last counts", join(paxEntry('x', "path", "PAX1/first", "uid", "4242"), paxEntry('x', "path", "bar"),
+			rawHeader{name: "foo", typeflag: '0'}.block()), "bar 0 420 0:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := join(tc.in, endMarker)
+			compareStreams(t, in, true)
+			es, err := readWithStream(in)
+			if err != nil || len(es) != 1 {
+				t.Fatalf("%d entries, %v", len(es), err)
+			}
+			e := es[0]
+			if got := fmt.Sprintf("%s %d %d %d:%d", e.Name, e.Uid, e.Mode, e.Devmajor, e.Devminor); got != tc.want {
+				t.Errorf("read as %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

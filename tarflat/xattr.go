@@ -11,7 +11,8 @@ import (
 
 // xattrs decodes PAX xattr records: SCHILY.xattr.NAME holds the raw value
 // (GNU tar, star), LIBARCHIVE.xattr.NAME a base64 value under a
-// %-encoded name (bsdtar). bsdtar writes both for one xattr; the
+// %-encoded name (bsdtar), RHT.security.selinux an SELinux label (Red
+// Hat's tar). bsdtar writes both for one xattr; the
 // LIBARCHIVE one wins, since base64 carries any byte, and a fixed order
 // keeps the result independent of map iteration.
 func xattrs(h *tar.Header) (map[string][]byte, error) {
@@ -42,6 +43,14 @@ func xattrs(h *tar.Header) (map[string][]byte, error) {
 			return nil, fmt.Errorf("PAX record %q: the value is not base64: %v", k, err)
 		}
 		set(name, val)
+	}
+	// Red Hat's tar (and busybox) keep the SELinux label in a record of
+	// its own, the context without the NUL that the xattr ends in.
+	if v, ok := h.PAXRecords["RHT.security.selinux"]; ok && out["security.selinux"] == nil && v != "" {
+		if !strings.HasSuffix(v, "\x00") {
+			v += "\x00"
+		}
+		set("security.selinux", []byte(v))
 	}
 	for name := range out {
 		if name == "" {
