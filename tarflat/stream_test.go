@@ -142,6 +142,11 @@ func compareStreams(t *testing.T, in []byte, strict bool) {
 	switch {
 	case errWant == nil && errGot == nil && len(want) != len(got):
 		t.Fatalf("%d entries, archive/tar %d", len(got), len(want))
+	case errWant == nil && errGot == io.ErrUnexpectedEOF && len(got) == len(want) && !hasEndMarker(in):
+		// A stream that stops without an end-of-archive marker, in the
+		// middle of an entry's headers or padding: archive/tar takes what
+		// came before as the whole archive, ours calls it truncated.
+		t.Logf("ours refuses a truncated archive that archive/tar reads: %v", errGot)
 	case errWant == nil && errGot != nil:
 		t.Fatalf("archive/tar reads %d entries; ours fails after %d: %v", len(want), len(got), errGot)
 	case strict && errWant != nil && errGot == nil:
@@ -149,6 +154,17 @@ func compareStreams(t *testing.T, in []byte, strict bool) {
 	case errWant != nil && errGot == nil:
 		t.Logf("ours accepts what archive/tar refuses: %v", errWant)
 	}
+}
+
+// hasEndMarker reports whether in holds a zero block where a block
+// starts: the end-of-archive marker, or data that looks like it.
+func hasEndMarker(in []byte) bool {
+	for off := 0; off+blockSize <= len(in); off += blockSize {
+		if isZeroBlock(in[off:]) {
+			return true
+		}
+	}
+	return false
 }
 
 // toolTars makes tars with GNU tar and bsdtar in every format they
