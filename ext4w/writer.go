@@ -475,18 +475,8 @@ func (w *Writer) lookup(parts []string) (uint32, error) {
 // Write writes data of the current regular file. Blocks of zeros become
 // holes.
 func (w *Writer) Write(p []byte) (int, error) {
-	if w.err != nil {
-		return 0, w.err
-	}
-	if w.closed {
-		return 0, ErrClosed
-	}
-	if w.cur == 0 || int64(len(p)) > w.curRemain {
-		name := w.curName
-		if w.cur == 0 {
-			name = "(no regular file open)"
-		}
-		return 0, entryErr("write", name, ErrWriteTooLong)
+	if err := w.canWrite(int64(len(p))); err != nil {
+		return 0, err
 	}
 	total := len(p)
 	// Complete a partial block first, then take whole blocks straight
@@ -514,6 +504,25 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return total, w.endData()
 }
 
+// canWrite checks that n more bytes of the current regular file may
+// come: a file is open, and they do not go past its size.
+func (w *Writer) canWrite(n int64) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return ErrClosed
+	}
+	if n < 0 || w.cur == 0 || n > w.curRemain {
+		name := w.curName
+		if w.cur == 0 {
+			name = "(no regular file open)"
+		}
+		return entryErr("write", name, ErrWriteTooLong)
+	}
+	return nil
+}
+
 // endData finishes the current file once all its bytes came.
 func (w *Writer) endData() error {
 	if w.curRemain > 0 {
@@ -536,18 +545,8 @@ func (w *Writer) endData() error {
 // same image as writing the zeros, whatever the sizes of the calls, so
 // a sparse tar member costs its data, not its size.
 func (w *Writer) WriteHole(n int64) error {
-	if w.err != nil {
-		return w.err
-	}
-	if w.closed {
-		return ErrClosed
-	}
-	if n < 0 || w.cur == 0 || n > w.curRemain {
-		name := w.curName
-		if w.cur == 0 {
-			name = "(no regular file open)"
-		}
-		return entryErr("write", name, ErrWriteTooLong)
+	if err := w.canWrite(n); err != nil {
+		return err
 	}
 	w.curRemain -= n
 	// Complete a partial block with zeros, pass over whole blocks, and
