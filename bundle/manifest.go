@@ -25,8 +25,23 @@ type Manifest struct {
 	// holes read as zeros.
 	RootfsSHA256 string `json:"rootfs_sha256"`
 
+	// GuestInit is the init system the guest files were installed for
+	// ("systemd", "openrc", ...); empty without guest files.
+	GuestInit string `json:"guest_init,omitempty"`
+	// Source is where the rootfs came from, for a container image.
+	Source *Source `json:"source,omitempty"`
+
 	// CreatedBy is "ext4pack VERSION".
 	CreatedBy string `json:"created_by"`
+}
+
+// Source records the container image a bundle was made from.
+type Source struct {
+	// Image is the reference as the user gave it.
+	Image string `json:"image"`
+	// Digest is the image manifest's digest ("sha256:..."), omitted where
+	// the source has no manifest (a legacy docker save archive).
+	Digest string `json:"digest,omitempty"`
 }
 
 // Architectures a manifest may name (SPEC, "CLI": --arch).

@@ -18,9 +18,9 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/ext4pack/ext4pack"
 	"github.com/ext4pack/ext4pack/bundle"
 	"github.com/ext4pack/ext4pack/internal/oracle"
-	"github.com/ext4pack/ext4pack/tarflat"
 )
 
 // guestPaths are SPEC's guest files, with their modes.
@@ -145,7 +145,7 @@ func TestMakeBundle(t *testing.T) {
 	imgSum := sha256.Sum256(img)
 	if m.Name != "every-type" || m.Arch != "x86_64" || m.Distro != "testos" || m.KernelRef != "vmlinux-6.1" ||
 		m.Description != "every entry type" || m.Rootfs != "rootfs.ext4" || m.RootfsSizeBytes != int64(len(img)) ||
-		m.RootfsSHA256 != hex.EncodeToString(imgSum[:]) || m.CreatedBy != "ext4pack "+version {
+		m.RootfsSHA256 != hex.EncodeToString(imgSum[:]) || m.CreatedBy != "ext4pack "+ext4pack.Version {
 		t.Errorf("manifest %+v", m)
 	}
 	imgPath := filepath.Join(t.TempDir(), "rootfs.ext4")
@@ -254,31 +254,4 @@ func TestMakeBundleErrors(t *testing.T) {
 			requireEmpty(t, dir)
 		})
 	}
-}
-
-// TestPickArch covers the arch defaults and the contradiction check.
-func TestPickArch(t *testing.T) {
-	host, _ := hostArch()
-	for _, tc := range []struct {
-		flag, tarArch, want string
-		bad                 bool
-	}{
-		{"", "", host, false},
-		{"", "x86_64", "x86_64", false},
-		{"", "aarch64", "aarch64", false},
-		{"x86_64", "", "x86_64", false},
-		{"aarch64", "aarch64", "aarch64", false},
-		{"x86_64", "aarch64", "", true},
-		{"", "riscv64", "", true},
-	} {
-		info := tarInfo(tc.tarArch)
-		got, err := pickArch(tc.flag, info)
-		if (err != nil) != tc.bad || got != tc.want {
-			t.Errorf("flag %q tar %q: got %q, %v", tc.flag, tc.tarArch, got, err)
-		}
-	}
-}
-
-func tarInfo(arch string) tarflat.Info {
-	return tarflat.Info{Arch: arch, ArchFrom: "/bin/sh"}
 }

@@ -12,11 +12,9 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
-)
 
-// version is stamped into bundles' manifests and mixed into the image's
-// derived UUID. The Makefile may override it with -ldflags -X.
-var version = "0.1.0-dev"
+	"github.com/ext4pack/ext4pack"
+)
 
 // usageError marks a bad command line: exit code 2.
 type usageError struct{ err error }
@@ -36,7 +34,7 @@ func (e exitError) Error() string { return e.err.Error() }
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:  "ext4pack",
-		Usage: "turn a rootfs tar into an ext4 image or a microVM bundle",
+		Usage: "turn a rootfs tar or a container image into an ext4 image or a microVM bundle",
 		Description: `Examples:
    docker export $(docker create debian:bookworm) | ext4pack image --rootfs-tar - --out rootfs.ext4
    ext4pack make-bundle --rootfs-tar rootfs.tar --name debian-12 --json
@@ -69,7 +67,7 @@ func versionCommand() *cli.Command {
 		Description: `Example:
    ext4pack version`,
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "ext4pack %s\n", version)
+			fmt.Fprintf(c.App.Writer, "ext4pack %s\n", ext4pack.Version)
 			return nil
 		},
 	}

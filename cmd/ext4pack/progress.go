@@ -9,6 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+
+	"github.com/ext4pack/ext4pack"
 )
 
 // progress prints one self-overwriting status line on stderr, only when
@@ -56,25 +58,15 @@ func (p *progress) done() {
 	}
 }
 
-// countReader reports the bytes read through it.
-type countReader struct {
-	r    io.Reader
-	n    int64
-	p    *progress
-	what string
-}
-
-func (c *countReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	c.p.show("%s: %s", c.what, humanBytes(uint64(c.n)))
-	return n, err
-}
-
-// reader shows how much of r was read, when stderr is a terminal.
-func (p *progress) reader(r io.Reader, what string) io.Reader {
-	if !p.on {
-		return r
+// report shows a library progress report: a percentage where the total
+// is known, else the bytes done.
+func (p *progress) report(r ext4pack.Progress) {
+	if p == nil || !p.on {
+		return
 	}
-	return &countReader{r: r, p: p, what: what}
+	if r.Total > 0 {
+		p.show("%s: %d%%", r.Stage, 100*r.Done/r.Total)
+		return
+	}
+	p.show("%s: %s", r.Stage, humanBytes(uint64(r.Done)))
 }
