@@ -2,6 +2,7 @@ package ext4pack_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -145,5 +146,133 @@ func TestOverlayJudgeSeesDifferences(t *testing.T) {
 		if !seen {
 			t.Errorf("the judge did not see that %s differs (diffs: %v)", p, diffs)
 		}
+	}
+}
+
+// buildFrom builds an image from ref with the library and has e2fsck
+// judge it.
+func buildFrom(t *testing.T, ref string, o ext4pack.Options) (string, *ext4pack.Built) {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "rootfs.ext4")
+	b, err := ext4pack.BuildImage(context.Background(), ext4pack.Source{Image: ref}, img, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oracle.Fsck(t, img)
+	return img, b
+}
+
+// TestSourcesMatchOverlay reads the same three layers from every source,
+// each made by a real tool: skopeo's OCI archive, docker-archive and
+// zstd re-compression, and distribution's registry, by tag, by digest and
+// as a bare reference. Each image matches the overlay reference.
+func TestSourcesMatchOverlay(t *testing.T) {
+	tars := layerCases(t)
+	work := t.TempDir()
+	lay := ocitest.NewLayout(t, filepath.Join(work, "layout"))
+	manifest := lay.Image(ocitest.Image{Layers: []ocitest.Layer{
+		{Tar: tars[0], Compression: "gzip"}, {Tar: tars[1], Compression: "gzip"}, {Tar: tars[2], Compression: "gzip"},
+	}})
+	lay.Tag("v1", manifest)
+	lay.Close()
+	ref := ocitest.Reference(t, tars...)
+
+	src := "oci:" + lay.Dir + ":v1"
+	ocitest.Skopeo(t, "copy", src, "oci-archive:"+filepath.Join(work, "img.oci.tar")+":v1")
+	ocitest.Skopeo(t, "copy", src, "docker-archive:"+filepath.Join(work, "img.docker.tar")+":test/img:v1")
+	ocitest.Skopeo(t, "copy", "--dest-compress-format", "zstd", src, "oci:"+filepath.Join(work, "zstd")+":v1")
+	reg := ocitest.StartRegistry(t, "", "")
+	pushed := reg.Push(t, src, "test/img:v1")
+
+	for _, tc := range []struct{ name, ref, digest string }{
+		{"oci", src, manifest.Digest},
+		{"oci zstd (skopeo)", "oci:" + filepath.Join(work, "zstd") + ":v1", "other"},
+		{"oci-archive", "oci-archive:" + filepath.Join(work, "img.oci.tar") + ":v1", manifest.Digest},
+		// skopeo writes the legacy docker save format: no manifest.
+		{"docker-archive", "docker-archive:" + filepath.Join(work, "img.docker.tar"), ""},
+		{"docker-archive by ref", "docker-archive:" + filepath.Join(work, "img.docker.tar") + ":test/img:v1", ""},
+		{"registry", pushed, manifest.Digest},
+		{"registry, bare", reg.Host + "/test/img:v1", manifest.Digest},
+		{"registry, digest", reg.Host + "/test/img@" + manifest.Digest, manifest.Digest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img, b := buildFrom(t, tc.ref, ext4pack.Options{})
+			oracle.CompareMountWithDir(t, ref, img)
+			if b.Image == nil || b.Image.Platform != "linux/amd64" || b.Image.Layers != 3 {
+				t.Fatalf("image source %+v", b.Image)
+			}
+			if d := b.Image.Digest; d != tc.digest && (tc.digest != "other" || d == "" || d == manifest.Digest) {
+				t.Errorf("manifest digest %q, want %q", d, tc.digest)
+			}
+		})
+	}
+}
+
+// TestUmociLayersMatchOverlay judges images that umoci made, layer by
+// layer, from changes to a real directory tree: umoci writes the
+// whiteouts its own way (a directory replaced by a file keeps a whiteout
+// under the file, SPEC "Image sources").
+func TestUmociLayersMatchOverlay(t *testing.T) {
+	oracle.RequireRoot(t, "umoci unpacking owners and devices")
+	work := t.TempDir()
+	lay := filepath.Join(work, "layout")
+	ocitest.Umoci(t, "init", "--layout", lay)
+	ocitest.Umoci(t, "new", "--image", lay+":t")
+	step := 0
+	change := func(fn func(root string)) {
+		t.Helper()
+		step++
+		bundle := filepath.Join(work, fmt.Sprintf("bundle%d", step))
+		ocitest.Umoci(t, "unpack", "--image", lay+":t", bundle)
+		fn(filepath.Join(bundle, "rootfs"))
+		ocitest.Umoci(t, "repack", "--image", lay+":t", bundle)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, s string, mode os.FileMode) {
+		t.Helper()
+		must(os.MkdirAll(filepath.Dir(p), 0o755))
+		must(os.WriteFile(p, []byte(s), mode))
+		must(os.Chmod(p, mode))
+	}
+	change(func(r string) {
+		write(r+"/etc/os-release", "ID=umocitest\n", 0o644)
+		write(r+"/usr/bin/tool", "#!/bin/sh\necho tool\n", 0o755)
+		write(r+"/usr/bin/su", "su", 0o4755)
+		write(r+"/dir2file/child", "child", 0o644)
+		write(r+"/file2dir", "file", 0o644)
+		write(r+"/gone/deep/f", "deep", 0o644)
+		write(r+"/hl/a", "linked", 0o644)
+		must(os.Link(r+"/hl/a", r+"/hl/b"))
+		must(os.Symlink("tool", r+"/usr/bin/t"))
+		must(syscall.Mkfifo(r+"/fifo", 0o600))
+		must(syscall.Mknod(r+"/null", syscall.S_IFCHR|0o666, 1<<8|3))
+		must(os.Chown(r+"/etc/os-release", 12, 34))
+		must(syscall.Setxattr(r+"/usr/bin/tool", "user.note", []byte("hello"), 0))
+	})
+	change(func(r string) {
+		must(os.RemoveAll(r + "/gone"))
+		must(os.RemoveAll(r + "/dir2file"))
+		write(r+"/dir2file", "now a file", 0o600)
+		must(os.Remove(r + "/file2dir"))
+		write(r+"/file2dir/in", "in", 0o644)
+		must(os.Link(r+"/hl/a", r+"/hl/c"))
+		must(os.Chmod(r+"/usr/bin/tool", 0o2755))
+		write(r+"/usr/sbin/capped", "cap", 0o755)
+		must(syscall.Setxattr(r+"/usr/sbin/capped", "security.capability",
+			[]byte("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), 0))
+	})
+	change(func(r string) {
+		must(os.Remove(r + "/hl/a"))
+		write(r+"/hl/a", "replaced", 0o644)
+	})
+	img, b := buildFrom(t, "oci:"+lay+":t", ext4pack.Options{})
+	oracle.CompareMountWithDir(t, ocitest.Reference(t, ocitest.LayerTars(t, lay, "t")...), img)
+	if b.Image.Layers != 3 {
+		t.Errorf("%d layers, want 3", b.Image.Layers)
 	}
 }

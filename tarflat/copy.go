@@ -228,6 +228,8 @@ func (c *copier) link(e *Entry) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ext4w.ErrNotExist) && c.r.layer:
+		return fmt.Errorf("hardlink to %q, which nothing in this layer or the layers below made, or a whiteout removed", e.Target)
 	case errors.Is(err, ext4w.ErrNotExist):
 		return fmt.Errorf("hardlink to %q, which no earlier entry made (a hardlink must come after its target)", e.Target)
 	case errors.Is(err, ext4w.ErrIsDir):

@@ -82,7 +82,7 @@ func TestLayerErrors(t *testing.T) {
 	in, _ := writeTar(t, hardlink("b", "a"))
 	err := l.Add(NewReader(bytes.NewReader(in)))
 	var ee *EntryError
-	if !errors.As(err, &ee) || ee.Name != "b" || !strings.Contains(err.Error(), "no earlier entry made") {
+	if !errors.As(err, &ee) || ee.Name != "b" || !strings.Contains(err.Error(), "or a whiteout removed") {
 		t.Errorf("hardlink to a whited-out file: %v", err)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,6 +71,12 @@ func buildOptions(c *cli.Context) (ext4pack.Options, error) {
 		return o, usagef("--rootfs-tar and --image are two inputs; give one")
 	case c.IsSet("platform") && img == "":
 		return o, usagef("--platform picks from a container image; it needs --image")
+	}
+	if p := c.String("platform"); p != "" {
+		parts := strings.Split(p, "/")
+		if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
+			return o, usagef("--platform %q: use os/arch[/variant], such as linux/arm64", p)
+		}
 	}
 	if s := c.String("size"); s != "" {
 		n, err := parseSize(s)
