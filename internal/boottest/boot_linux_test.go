@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -32,12 +33,17 @@ type bootCase struct {
 	v           variant
 	wantFail    []string
 	needsBanger bool // meaningful only with the banger guest files
+	// layered builds the image with make-bundle --image from the test
+	// rootfs split into three OCI layers (layeredLayout).
+	layered bool
 }
 
 // bootCases are the suite: one positive boot and two negative controls,
 // which prove that the harness can fail and fails for the right reason.
 var bootCases = []bootCase{
 	{name: "positive"},
+	// The same rootfs as a three-layer container image (issue 13).
+	{name: "positive-3-layer-image", layered: true},
 	{
 		// The setuid bit dropped from /usr/bin/passwd in the tar: the
 		// image must carry the tar's mode, and the checker must see it.
@@ -199,9 +205,18 @@ func bootOne(t *testing.T, env *bootEnv, c bootCase) {
 	t.Logf("test rootfs tar: %v", since(start))
 
 	start = time.Now()
-	image, out, err := buildRootfsImage(ctx, env.tools, rootfsTar, dir, env.cfg.banger)
+	input := []string{"--rootfs-tar", rootfsTar}
+	if c.layered {
+		input = []string{"--image", layeredLayout(t, rootfsTar, dir)}
+		t.Logf("three-layer OCI layout: %v", since(start))
+		start = time.Now()
+	}
+	image, out, err := buildRootfsImage(ctx, env.tools, input, dir, env.cfg.banger)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.layered {
+		checkLayers(t, image)
 	}
 	if out != "" {
 		t.Logf("ext4pack printed:\n%s", out)
@@ -209,6 +224,7 @@ func bootOne(t *testing.T, env *bootEnv, c bootCase) {
 	t.Logf("image: %v", since(start))
 	// The tar is hundreds of MB; the image is all the boot needs.
 	os.Remove(rootfsTar)
+	os.RemoveAll(filepath.Join(dir, "layout"))
 
 	machine := vm{
 		kvm:     env.kvm,
@@ -251,6 +267,31 @@ func bootOne(t *testing.T, env *bootEnv, c bootCase) {
 	}
 	if !res.Clean() {
 		t.Errorf("e2fsck -fn after the boot is not clean:\n%s", res.Output)
+	}
+}
+
+// checkLayers checks, in the image, what the upper layers deleted and
+// added: the kernel mounts it read-only.
+func checkLayers(t *testing.T, image string) {
+	oracle.RequireRoot(t, "mounting the image")
+	mnt := t.TempDir()
+	out, err := exec.Command("mount", "-o", "ro,loop,noload", image, mnt).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mount %s: %v: %s", image, err, out)
+	}
+	defer exec.Command("umount", mnt).Run()
+	for _, p := range layerDeleted {
+		if _, err := os.Lstat(filepath.Join(mnt, p)); err == nil {
+			t.Errorf("/%s is in the image; an upper layer deleted it", p)
+		}
+	}
+	for _, p := range layerAdded {
+		if _, err := os.Lstat(filepath.Join(mnt, p)); err != nil {
+			t.Errorf("/%s, which an upper layer added: %v", p, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(mnt, "usr/share")); err != nil {
+		t.Errorf("/usr/share went with /usr/share/doc: %v", err)
 	}
 }
 

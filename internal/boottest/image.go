@@ -36,15 +36,16 @@ func buildTools(ctx context.Context, root, dir, bin string) (imageTools, error) 
 	return t, err
 }
 
-// buildRootfsImage turns the test rootfs tar into the ext4 image the VM
-// boots, in dir, and returns the image's path and what ext4pack printed.
+// buildRootfsImage turns the test rootfs (input: --rootfs-tar FILE, or
+// --image REF) into the ext4 image the VM boots, in dir, and returns the image's path and what ext4pack printed.
 // It goes the way users go: make-bundle (with the banger guest files, or
 // --no-agents), then rootfs.ext4 is taken out of the bundle with the
 // project's own reader. Every negative control edits only the rootfs tar,
 // before this function.
-func buildRootfsImage(ctx context.Context, tools imageTools, rootfsTar, dir string, banger bool) (image, output string, err error) {
+func buildRootfsImage(ctx context.Context, tools imageTools, input []string, dir string, banger bool) (image, output string, err error) {
 	b := filepath.Join(dir, "boottest.tar.zst")
-	args := []string{"make-bundle", "--rootfs-tar", rootfsTar, "--name", "boottest", "--out", b}
+	args := append([]string{"make-bundle"}, input...)
+	args = append(args, "--name", "boottest", "--out", b)
 	if banger {
 		args = append(args, "--agent-bin", tools.agentBin)
 	} else {
