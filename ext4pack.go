@@ -30,6 +30,7 @@ import (
 
 	"github.com/ext4pack/ext4pack/ext4w"
 	"github.com/ext4pack/ext4pack/imagesrc"
+	"github.com/ext4pack/ext4pack/internal/asynchash"
 	"github.com/ext4pack/ext4pack/tarflat"
 )
 
@@ -312,8 +313,19 @@ func addLayer(ctx context.Context, layers *tarflat.Layers, l imagesrc.Layer, o O
 		*done = base + n
 		o.progress(Progress{Stage: stage, Done: *done, Total: total})
 	}}
-	h := sha256.New()
-	r := tarflat.NewReader(in, tarflat.WithWarn(o.warn), tarflat.WithDigest(h))
+	if l.DiffID.Algorithm != "sha256" {
+		return fmt.Errorf("%s: diff_id %s: only sha256 is checked", l, l.DiffID)
+	}
+	opts := []tarflat.Option{tarflat.WithWarn(o.warn)}
+	// An uncompressed blob's digest is its diff_id, which the blob's own
+	// check then covers: one hash, not two.
+	var h *asynchash.Hash
+	if l.Digest != l.DiffID {
+		h = asynchash.New(sha256.New())
+		defer h.Close()
+		opts = append(opts, tarflat.WithDigest(h))
+	}
+	r := tarflat.NewReader(in, opts...)
 	err = layers.Add(r)
 	r.Close()
 	// The blob's own check first: a tampered blob often breaks its
@@ -324,8 +336,8 @@ func addLayer(ctx context.Context, layers *tarflat.Layers, l imagesrc.Layer, o O
 	if err != nil {
 		return fmt.Errorf("%s: %w", l, err)
 	}
-	if l.DiffID.Algorithm != "sha256" {
-		return fmt.Errorf("%s: diff_id %s: only sha256 is checked", l, l.DiffID)
+	if h == nil {
+		return nil
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != l.DiffID.Hex {
 		return fmt.Errorf("%s: the uncompressed layer's sha256 is %s, the config's diff_id says %s (tampered with or corrupt)", l, got, l.DiffID.Hex)

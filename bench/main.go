@@ -11,6 +11,9 @@
 //     generated debugfs script that fixes owners and modes), and
 //     `mke2fs -d TARBALL` and hcsshim's tar2ext4 where the machine has
 //     them, taking turns, -rounds rounds (3);
+//   - the Debian tar as a three-layer OCI image against one flat tar,
+//     against umoci unpack --rootless and mkfs.ext4 -d, and pulled from a
+//     local docker-registry (the images phase);
 //   - `ext4pack make-bundle --no-agents` against `zstd -19 -T2` of the same
 //     image, taking turns, and the bundle writer's compression settings
 //     (level, window, frame) one by one;
@@ -65,7 +68,7 @@ type config struct {
 }
 
 // phases a run has, in order; -skip takes their names.
-var phases = []string{"pipelines", "bundle", "compress", "scale", "profile"}
+var phases = []string{"pipelines", "images", "bundle", "compress", "scale", "profile"}
 
 func main() {
 	// Helper modes: the harness runs itself as one step of a pipeline, so
@@ -204,6 +207,11 @@ func run(ctx context.Context, c config) error {
 
 	if !c.skipped("pipelines") {
 		if r.pipelines, err = runPipelines(ctx, c, r.machine, work, deb.path, st.Size()); err != nil {
+			return err
+		}
+	}
+	if !c.skipped("images") {
+		if r.images, err = runImages(ctx, c, work, deb.path, st.Size()); err != nil {
 			return err
 		}
 	}

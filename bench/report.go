@@ -20,6 +20,7 @@ type report struct {
 	load      loadReport
 	debian    debian
 	pipelines []*pipeline
+	images    *imagesResult
 	bundle    *bundleResult
 	compress  []compressRow
 	scale     []*corpus
@@ -128,6 +129,9 @@ func (r *report) markdown() string {
 
 	if len(r.pipelines) > 0 {
 		r.pipelineTable(&b)
+	}
+	if r.images != nil {
+		r.imagesTable(&b)
 	}
 	if r.bundle != nil {
 		r.bundleTable(&b)

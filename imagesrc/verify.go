@@ -5,10 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/ext4pack/ext4pack/internal/asynchash"
 )
 
 // verifier passes a blob through and checks it against the size and
@@ -21,7 +22,7 @@ type verifier struct {
 	what string
 	size int64 // -1: unknown
 	want v1.Hash
-	h    hash.Hash
+	h    *asynchash.Hash
 	n    int64
 	err  error // sticky
 }
@@ -29,7 +30,8 @@ type verifier struct {
 func newVerifier(rc io.ReadCloser, what string, size int64, want v1.Hash) *verifier {
 	v := &verifier{rc: rc, what: what, size: size, want: want}
 	if want.Hex != "" {
-		v.h = sha256.New()
+		// Hashed beside the decoding, on the other core.
+		v.h = asynchash.New(sha256.New())
 	}
 	return v
 }
@@ -96,7 +98,12 @@ func (v *verifier) Finish() error {
 	return v.err
 }
 
-func (v *verifier) Close() error { return v.rc.Close() }
+func (v *verifier) Close() error {
+	if v.h != nil {
+		v.h.Close()
+	}
+	return v.rc.Close()
+}
 
 // Finish completes the check of a blob that Layer.Open returned: it reads
 // the rest of it and returns nil only if its size and digest are the
