@@ -74,15 +74,8 @@ func readDockerArchive(s *tarStore, sel string, want v1.Platform, explicit bool)
 	if err != nil {
 		return nil, &Error{Layer: "config", Err: err}
 	}
-	rawConfig, err := readBlob(rc, "config", size, cfgDigest)
+	rawConfig, cf, err := readConfig(rc, size, cfgDigest, len(m.Layers), want, explicit)
 	if err != nil {
-		return nil, err
-	}
-	cf, err := parseConfig(rawConfig, len(m.Layers))
-	if err != nil {
-		return nil, err
-	}
-	if err := checkConfigPlatform(cf, want, explicit); err != nil {
 		return nil, err
 	}
 	im := &Image{RawConfig: rawConfig, Config: cf, Platform: platformOf(cf)}

@@ -155,18 +155,29 @@ func readImage(ctx context.Context, raw []byte, digest string, open blobOpener, 
 	if err != nil {
 		return nil, &Error{Layer: "config", Err: err}
 	}
-	rawConfig, err := readBlob(rc, "config", m.Config.Size, m.Config.Digest)
+	rawConfig, cf, err := readConfig(rc, m.Config.Size, m.Config.Digest, len(m.Layers), want, explicit)
 	if err != nil {
-		return nil, err
-	}
-	cf, err := parseConfig(rawConfig, len(m.Layers))
-	if err != nil {
-		return nil, err
-	}
-	if err := checkConfigPlatform(cf, want, explicit); err != nil {
 		return nil, err
 	}
 	return &resolved{digest: digest, manifest: m, rawConfig: rawConfig, config: cf}, nil
+}
+
+// readConfig reads an image config blob, checked against its size and
+// digest, parses it and checks it: a Linux image for the wanted
+// platform, with a diff_id for each of its layers.
+func readConfig(rc io.ReadCloser, size int64, digest v1.Hash, layers int, want v1.Platform, explicit bool) ([]byte, *v1.ConfigFile, error) {
+	raw, err := readBlob(rc, "config", size, digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	cf, err := parseConfig(raw, layers)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkConfigPlatform(cf, want, explicit); err != nil {
+		return nil, nil, err
+	}
+	return raw, cf, nil
 }
 
 // parseConfig parses an image config and checks that its diff_ids

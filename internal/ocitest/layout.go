@@ -11,8 +11,6 @@
 package ocitest
 
 import (
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -20,7 +18,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/ext4pack/ext4pack/internal/oracle"
 )
 
 // Media types (OCI image-spec, media-types.md).
@@ -137,9 +135,9 @@ func (l *Layout) Image(img Image) Descriptor {
 		mt, blob := MediaTar, ly.Tar
 		switch ly.Compression {
 		case "gzip":
-			mt, blob = MediaTarGzip, gzipped(l.t, ly.Tar)
+			mt, blob = MediaTarGzip, oracle.Gzip(l.t, ly.Tar)
 		case "zstd":
-			mt, blob = MediaTarZstd, zstded(l.t, ly.Tar)
+			mt, blob = MediaTarZstd, oracle.Zstd(l.t, ly.Tar)
 		}
 		if ly.MediaType != "" {
 			mt = ly.MediaType
@@ -201,24 +199,4 @@ func (l *Layout) Close() {
 	if err := os.WriteFile(filepath.Join(l.Dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
 		l.t.Fatal(err)
 	}
-}
-
-func gzipped(t testing.TB, p []byte) []byte {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func zstded(t testing.TB, p []byte) []byte {
-	zw, err := zstd.NewWriter(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return zw.EncodeAll(p, nil)
 }

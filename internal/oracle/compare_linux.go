@@ -30,13 +30,7 @@ func CompareMount(t testing.TB, tarPath, image string, opts ...CompareOption) {
 	t.Helper()
 	requireMount(t)
 	diffs, err := MountDiff(tarPath, image, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(diffs) > 0 {
-		t.Fatalf("image %s differs from tar %s in %d ways:\n%s",
-			image, tarPath, len(diffs), formatDiffs(diffs))
-	}
+	failOnDiffs(t, image, "tar "+tarPath, diffs, err)
 }
 
 // requireMount skips or fails t (see skipOrFail) when loop mounts are not
@@ -297,12 +291,18 @@ func CompareMountWithDir(t testing.TB, want, image string, opts ...CompareOption
 	t.Helper()
 	requireMount(t)
 	diffs, err := MountDiffDir(want, image, opts...)
+	failOnDiffs(t, image, "the tree at "+want, diffs, err)
+}
+
+// failOnDiffs fails t with err, or with every difference between image
+// and what it was compared with.
+func failOnDiffs(t testing.TB, image, with string, diffs []Difference, err error) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(diffs) > 0 {
-		t.Fatalf("image %s differs from the tree at %s in %d ways:\n%s",
-			image, want, len(diffs), formatDiffs(diffs))
+		t.Fatalf("image %s differs from %s in %d ways:\n%s", image, with, len(diffs), formatDiffs(diffs))
 	}
 }
 
