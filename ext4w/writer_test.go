@@ -442,8 +442,7 @@ func writeSplit(w *ext4w.Writer, data []byte, n int) error {
 // TestClampWarns checks SPEC's time rules from the caller's side: times ext4
 // holds exactly are stored without a word, and a time outside 1901..2446
 // or in e2fsck's "likely pre-1970" band (2310-04-04 16:10:40 UTC to
-// 2378-04-22) is
-// clamped with a warning that says so.
+// 2378-04-22) is clamped with a warning that says so.
 func TestClampWarns(t *testing.T) {
 	for _, tc := range []struct {
 		when time.Time
