@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ext4pack/ext4pack/agents"
@@ -25,7 +27,7 @@ func makeBundleCommand() *cli.Command {
 		Usage: "write a microVM image bundle (.tar.zst of manifest.json and rootfs.ext4) from a rootfs tar",
 		UsageText: "ext4pack make-bundle --rootfs-tar FILE|- --name NAME [--distro D] [--arch A] [--kernel-ref K]\n" +
 			"     [--description TEXT] [--size SIZE] [--inodes N] [--label L] [--uuid U] [--out PATH]\n" +
-			"     [--agent-bin PATH] [--no-agents] [--json]",
+			"     [--agent-bin PATH] [--no-agents] [--compression LEVEL] [--json]",
 		Description: `Prints three lines on stdout (path, sha256, size), or with --json a catalog entry.
 Example:
    docker export $(docker create debian:bookworm) | ext4pack make-bundle --rootfs-tar - --name debian-12`,
@@ -38,6 +40,7 @@ Example:
 			&cli.StringFlag{Name: "out", Usage: "bundle path (default: ./NAME-ARCH.tar.zst)"},
 			&cli.StringFlag{Name: "agent-bin", Usage: "use this static Linux binary as the vsock agent instead of the built-in one"},
 			&cli.BoolFlag{Name: "no-agents", Usage: "add no guest files"},
+			&cli.StringFlag{Name: "compression", Value: "best", Usage: "zstd level: " + strings.Join(bundle.Levels, ", ") + " (faster to smaller)"},
 			&cli.BoolFlag{Name: "json", Usage: "print a catalog entry as JSON instead of three lines"},
 		),
 		Action: makeBundle,
@@ -49,6 +52,9 @@ type bundleArgs struct {
 	name, distro, arch, kernelRef, description, out string
 	agentBin                                        []byte
 	noAgents, json                                  bool
+	// compression holds the bundle writer's options from the flags:
+	// the level.
+	compression []bundle.Option
 }
 
 func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
@@ -73,6 +79,11 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 		}
 		a.arch = arch
 	}
+	level, err := bundle.ParseLevel(c.String("compression"))
+	if err != nil {
+		return a, usagef("--compression %q: use one of %s", c.String("compression"), strings.Join(bundle.Levels, ", "))
+	}
+	a.compression = []bundle.Option{bundle.WithLevel(level)}
 	if c.IsSet("agent-bin") {
 		if a.noAgents {
 			return a, usagef("--agent-bin and --no-agents contradict each other")
@@ -183,6 +194,15 @@ func makeBundle(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Fail before the image is built when compressing would not fit the
+	// memory budget (a cgroup limit or GOMEMLIMIT below what one worker
+	// needs).
+	if plan, err := bundle.PlanMemory(a.compression...); err != nil {
+		if least, _ := bundle.PlanMemory(bundle.WithLevel(zstd.SpeedFastest)); errors.Is(err, bundle.ErrMemoryBudget) && least.Needs < plan.Needs {
+			err = fmt.Errorf("%w; raise it, or use --compression fastest, which needs %d MiB", err, (least.Needs+1<<20-1)>>20)
+		}
+		return err
+	}
 	dir := "."
 	if a.out != "" {
 		dir = filepath.Dir(a.out)
@@ -237,13 +257,13 @@ func makeBundle(c *cli.Context) error {
 	bw := bufio.NewWriterSize(f, 1<<20)
 	m := bundle.Manifest{Name: a.name, Distro: distro, Arch: arch, KernelRef: a.kernelRef,
 		Description: a.description, CreatedBy: "ext4pack " + version}
-	res, err := bundle.Write(context.Background(), bw, img, m,
+	res, err := bundle.Write(context.Background(), bw, img, m, append(a.compression,
 		bundle.WithModTime(mtime),
 		bundle.WithProgress(func(done, total int64) {
 			// done counts both passes over the image: hashing, then
 			// compressing.
 			p.show("bundling %s: %d%%", filepath.Base(abs), 100*done/max(total, 1))
-		}))
+		}))...)
 	if err == nil {
 		err = bw.Flush()
 	}
