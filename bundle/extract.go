@@ -181,6 +181,9 @@ func ExtractRootfs(ctx context.Context, r io.Reader, dst *os.File) (Manifest, er
 	if err := dst.Truncate(0); err != nil {
 		return m, fmt.Errorf("bundle: %w", err)
 	}
+	// On Windows, so that the blocks left unwritten are holes; a file
+	// system that cannot refuses, and the image is still right.
+	_ = ext4w.MarkSparse(dst)
 	h := sha256.New()
 	for off := int64(0); off < hdr.Size; {
 		if err := ctx.Err(); err != nil {
