@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -65,6 +66,10 @@ func FuzzInspect(f *testing.F) {
 	}
 	defer out.Close()
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// A hang is a finding: crash the worker, so that the fuzzer
+		// keeps the input, rather than wait for -fuzztime.
+		hang := time.AfterFunc(10*time.Second, func() { panic("FuzzInspect: one input ran over 10 s") })
+		defer hang.Stop()
 		mr, errManifest := ReadManifest(bytes.NewReader(b))
 		m, err := ExtractRootfs(context.Background(), bytes.NewReader(b), out)
 		if err != nil {
