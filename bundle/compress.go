@@ -240,6 +240,7 @@ func (s *sink) fail(err error) {
 	s.setErr(err)
 }
 
+// setErr is fail with mu held.
 func (s *sink) setErr(err error) {
 	if s.err == nil {
 		s.err = err
@@ -247,6 +248,7 @@ func (s *sink) setErr(err error) {
 	s.cond.Broadcast()
 }
 
+// failed returns the sticky error, nil while there is none.
 func (s *sink) failed() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -15,9 +15,10 @@ var ErrMemoryBudget = errors.New("bundle: the memory budget cannot hold one comp
 // memoryReserve is the part of the budget left to everything but the
 // compression workers: the Go runtime and the binary, the caller's heap
 // and buffers, the first pass's read buffer, the tar stream's segment list
-// and the collector's slack. make-bundle --no-agents on a Debian rootfs
-// tar, at the fastest level and with frames of 1 MiB so that the workers
-// hold next to nothing, peaked at about 30 MiB (BENCHMARKS.md).
+// and the collector's slack. Measured: `ext4pack image` of a Debian rootfs
+// peaks at 30 MiB (BENCHMARKS.md), and in TestMemoryBudgetRSS the test
+// binary with two workers of 51 MiB peaked at 123 MiB, 21 MiB over them.
+// The reserve is three times that, for callers with larger heaps.
 const memoryReserve = 64 << 20
 
 // Sizes inside klauspost/compress/zstd v1.20.4 that decide an encoder's
@@ -33,6 +34,7 @@ const (
 	encoderSlack = 1 << 20
 )
 
+// zstdTables is the size of each level's hash tables.
 var zstdTables = map[zstd.EncoderLevel]int64{
 	zstd.SpeedFastest:           8 << 15,       // tableBits 15
 	zstd.SpeedDefault:           8<<17 + 8<<15, // dFastLongTableBits 17, dFastShortTableBits 15
