@@ -159,7 +159,7 @@ func Build(ctx context.Context, src Source, img *os.File, o Options) (*Built, er
 		o.Arch = a
 	}
 	if o.Bundle != nil {
-		if err := o.Bundle.check(); err != nil {
+		if err := o.Bundle.Check(); err != nil {
 			return nil, err
 		}
 	}

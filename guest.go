@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/ext4pack/ext4pack/agents"
 	"github.com/ext4pack/ext4pack/bundle"
 	"github.com/ext4pack/ext4pack/ext4w"
@@ -27,9 +29,16 @@ type BundleOptions struct {
 	AgentBin []byte
 	// NoAgents leaves the guest files out.
 	NoAgents bool
+	// Compression is the zstd level, one of bundle.Levels: "fastest",
+	// "default", "better" or "best". Empty: "best".
+	Compression string
 }
 
-func (b *BundleOptions) check() error {
+// Check reports what is wrong with b before anything is built: a bad
+// name, agents both given and refused, no embedded agents, an unknown
+// compression level, or a memory budget (a cgroup limit, GOMEMLIMIT) too
+// small for compressing.
+func (b *BundleOptions) Check() error {
 	if err := bundle.ValidateName(b.Name); err != nil {
 		return err
 	}
@@ -39,7 +48,32 @@ func (b *BundleOptions) check() error {
 	if !b.NoAgents && b.AgentBin == nil && !agents.Embedded {
 		return agents.ErrNoAgents
 	}
+	// Fail before the image is built when compressing would not fit the
+	// memory budget (a cgroup limit or GOMEMLIMIT below what one worker
+	// needs).
+	level, err := b.level()
+	if err != nil {
+		return err
+	}
+	if plan, err := bundle.PlanMemory(level...); err != nil {
+		if least, _ := bundle.PlanMemory(bundle.WithLevel(zstd.SpeedFastest)); errors.Is(err, bundle.ErrMemoryBudget) && least.Needs < plan.Needs {
+			err = fmt.Errorf("%w; raise it, or use --compression fastest, which needs %d MiB", err, (least.Needs+1<<20-1)>>20)
+		}
+		return err
+	}
 	return nil
+}
+
+// level is the bundle writer's option for Compression.
+func (b *BundleOptions) level() ([]bundle.Option, error) {
+	if b.Compression == "" {
+		return nil, nil
+	}
+	l, err := bundle.ParseLevel(b.Compression)
+	if err != nil {
+		return nil, err
+	}
+	return []bundle.Option{bundle.WithLevel(l)}, nil
 }
 
 // Paths of what a bundle's image gets besides the guest files.

@@ -34,7 +34,11 @@ func WriteBundle(ctx context.Context, img *os.File, b *Built, w io.Writer, progr
 	if err != nil {
 		return bundle.Result{}, err
 	}
-	opts := []bundle.Option{bundle.WithModTime(b.Time)}
+	opts, err := b.bundle.level()
+	if err != nil {
+		return bundle.Result{}, err
+	}
+	opts = append(opts, bundle.WithModTime(b.Time))
 	if progress != nil {
 		opts = append(opts, bundle.WithProgress(func(done, total int64) {
 			// done counts both passes over the image: hashing, then

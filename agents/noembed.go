@@ -7,3 +7,6 @@ package agents
 const Embedded = false
 
 func embeddedAgent(string) ([]byte, error) { return nil, ErrNoAgents }
+
+// Binaries returns the guest binaries this ext4pack carries: none.
+func Binaries() []Binary { return nil }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -74,6 +75,12 @@ func NewWriter(out Output, opts ...Option) (*Writer, error) {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
+	}
+	if f, ok := out.(*os.File); ok {
+		// Only Windows needs it (punch_windows.go), and a file system
+		// without sparse files refuses it: the image is right either
+		// way, and holes then cost their zeros.
+		_ = MarkSparse(f)
 	}
 	w := &Writer{out: out, opt: o, sum: sha256.New()}
 	w.data = newStream(out, worstBackupRegion)

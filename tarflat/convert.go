@@ -79,7 +79,10 @@ func (r *Reader) convert(h *tar.Header) (e *Entry, skip bool, err error) {
 		return nil, false, err
 	}
 	switch h.Typeflag {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+		// Typeflag '7' (contiguous) asked the old systems that had them
+		// for contiguous storage; GNU tar, bsdtar and archive/tar all
+		// extract it as a regular file (SPEC "Tar input rules").
 		if strings.HasSuffix(h.Name, "/") && name != "." {
 			// Old tars mark a directory by a trailing slash on a regular
 			// entry (typeflag NUL or '0'); GNU tar and bsdtar extract it
@@ -200,7 +203,6 @@ func globalHeader(h *tar.Header) error {
 // typeName names a typeflag ext4pack does not write.
 func typeName(flag byte) string {
 	known := map[byte]string{
-		tar.TypeCont:          "contiguous file",
 		'A':                   "Solaris ACL",
 		'D':                   "GNU incremental-dump directory",
 		'E':                   "Solaris extended attributes",

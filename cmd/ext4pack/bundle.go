@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -20,7 +21,7 @@ func makeBundleCommand() *cli.Command {
 		Usage: "write a microVM image bundle (.tar.zst of manifest.json and rootfs.ext4) from a rootfs tar or a container image",
 		UsageText: "ext4pack make-bundle (--rootfs-tar FILE|- | --image REF) --name NAME [--platform P] [--distro D] [--arch A]\n" +
 			"     [--kernel-ref K] [--description TEXT] [--size SIZE] [--inodes N] [--label L] [--uuid U] [--out PATH]\n" +
-			"     [--agent-bin PATH] [--no-agents] [--json]",
+			"     [--agent-bin PATH] [--no-agents] [--compression LEVEL] [--json]",
 		Description: `Prints three lines on stdout (path, sha256, size), or with --json a catalog entry.
 Examples:
    docker export $(docker create debian:bookworm) | ext4pack make-bundle --rootfs-tar - --name debian-12
@@ -34,6 +35,7 @@ Examples:
 			&cli.StringFlag{Name: "out", Usage: "bundle path (default: ./NAME-ARCH.tar.zst)"},
 			&cli.StringFlag{Name: "agent-bin", Usage: "use this static Linux binary as the vsock agent instead of the built-in one"},
 			&cli.BoolFlag{Name: "no-agents", Usage: "add no guest files"},
+			&cli.StringFlag{Name: "compression", Value: "best", Usage: "zstd level: " + strings.Join(bundle.Levels, ", ") + " (faster to smaller)"},
 			&cli.BoolFlag{Name: "json", Usage: "print a catalog entry as JSON instead of three lines"},
 		),
 		Action: makeBundle,
@@ -45,6 +47,8 @@ type bundleArgs struct {
 	name, distro, arch, kernelRef, description, out string
 	agentBin                                        []byte
 	noAgents, json                                  bool
+	// compression is the zstd level's name, checked.
+	compression string
 }
 
 func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
@@ -68,6 +72,10 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 			return a, usagef("--arch %q: use x86_64 (or amd64) or aarch64 (or arm64)", s)
 		}
 		a.arch = arch
+	}
+	a.compression = c.String("compression")
+	if _, err := bundle.ParseLevel(a.compression); err != nil {
+		return a, usagef("--compression %q: use one of %s", a.compression, strings.Join(bundle.Levels, ", "))
 	}
 	if c.IsSet("agent-bin") {
 		if a.noAgents {
@@ -101,7 +109,12 @@ func makeBundle(c *cli.Context) error {
 	}
 	o.Arch = a.arch
 	o.Bundle = &ext4pack.BundleOptions{Name: a.name, Distro: a.distro, KernelRef: a.kernelRef,
-		Description: a.description, AgentBin: a.agentBin, NoAgents: a.noAgents}
+		Description: a.description, AgentBin: a.agentBin, NoAgents: a.noAgents, Compression: a.compression}
+	// Before the input is opened: a memory budget too small to compress
+	// in fails at once.
+	if err := o.Bundle.Check(); err != nil {
+		return err
+	}
 	dir := "."
 	if a.out != "" {
 		dir = filepath.Dir(a.out)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -245,11 +246,98 @@ func TestMakeBundleErrors(t *testing.T) {
 		{"agents both ways", []string{"--rootfs-tar", in, "--name", "x", "--agent-bin", in, "--no-agents"}, 2, "contradict"},
 		{"agent not an ELF", []string{"--rootfs-tar", in, "--name", "x", "--agent-bin", in}, 1, "agent"},
 		{"no embedded agents", []string{"--rootfs-tar", in, "--name", "x"}, 1, "--agent-bin"},
+		{"unknown compression", []string{"--rootfs-tar", in, "--name", "x", "--no-agents", "--compression", "max"}, 2, `--compression "max": use one of fastest, default, better, best`},
+		{"empty compression", []string{"--rootfs-tar", in, "--name", "x", "--no-agents", "--compression", ""}, 2, "--compression"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, append([]string{"make-bundle", "--out", out}, tc.args...)...)
 			if code != tc.code || !strings.Contains(stderr, tc.msg) || stdout != "" {
 				t.Errorf("exit %d (want %d), stdout %q, stderr %q (want %q)", code, tc.code, stdout, stderr, tc.msg)
+			}
+			requireEmpty(t, dir)
+		})
+	}
+}
+
+// TestMakeBundleLevels: each --compression level makes a bundle that
+// decodes to the same image, the default is best, and the levels trade
+// size as their names say.
+func TestMakeBundleLevels(t *testing.T) {
+	// Compressible content, as a rootfs's: this test's own binary.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = bin[:min(len(bin), 6<<20)]
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	if err := tw.WriteHeader(&tar.Header{Name: "usr/bin/tool", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(bin)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	in := writeTemp(t, "bin.tar", tb.Bytes())
+	dir := t.TempDir()
+	sizes := map[string]int64{}
+	var images [][]byte
+	for _, level := range append([]string{""}, bundle.Levels...) {
+		out := filepath.Join(dir, "b-"+level+".tar.zst")
+		args := []string{"make-bundle", "--rootfs-tar", in, "--name", "levels", "--no-agents", "--out", out}
+		if level != "" {
+			args = append(args, "--compression", level)
+		}
+		if code, _, stderr := runCLI(t, args...); code != 0 {
+			t.Fatalf("--compression %q: exit %d: %s", level, code, stderr)
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[level] = st.Size()
+		_, _, img := readBundle(t, out)
+		images = append(images, img)
+		if !bytes.Equal(img, images[0]) {
+			t.Errorf("--compression %s: the image differs from the default's", level)
+		}
+	}
+	t.Logf("sizes: %v", sizes)
+	if sizes[""] != sizes["best"] {
+		t.Errorf("the default made %d bytes, best %d", sizes[""], sizes["best"])
+	}
+	if !(sizes["fastest"] > sizes["default"] && sizes["default"] > sizes["better"] && sizes["better"] > sizes["best"]) {
+		t.Errorf("sizes do not fall from fastest to best: %v", sizes)
+	}
+}
+
+// TestMakeBundleMemoryLimit: a memory limit below what compressing needs
+// fails before the tar is read, saying what is needed and what set the
+// limit, and leaves nothing behind. GOMEMLIMIT stands in for a cgroup
+// limit here: both lower the budget the same way (bundle's TestPlan).
+func TestMakeBundleMemoryLimit(t *testing.T) {
+	dir := t.TempDir()
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(150 << 20))
+	for _, tc := range []struct {
+		level, msg string
+	}{
+		{"best", "needs 228 MiB (164 MiB for the encoder, 64 MiB for the rest), but the budget is 150 MiB, set by GOMEMLIMIT (the Go runtime's soft memory limit); raise it, or use --compression fastest, which needs 194 MiB"},
+		{"fastest", "needs 194 MiB"},
+	} {
+		t.Run(tc.level, func(t *testing.T) {
+			// A tar that does not exist: the limit is found before it is
+			// opened.
+			code, stdout, stderr := runCLI(t, "make-bundle", "--rootfs-tar", filepath.Join(dir, "no.tar"), "--name", "x",
+				"--no-agents", "--compression", tc.level, "--out", filepath.Join(dir, "x.tar.zst"))
+			if code != 1 || stdout != "" || !strings.Contains(stderr, tc.msg) || strings.Contains(stderr, "no.tar") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, stdout, stderr, tc.msg)
+			}
+			if tc.level == "fastest" && strings.Contains(stderr, "use --compression fastest") {
+				t.Errorf("suggests the level it was given: %s", stderr)
 			}
 			requireEmpty(t, dir)
 		})
