@@ -3,6 +3,7 @@ module github.com/ext4pack/ext4pack
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/diskfs/go-diskfs v1.9.4
 	github.com/google/go-containerregistry v0.22.1
 	github.com/klauspost/compress v1.20.4
