@@ -138,7 +138,8 @@ func ReadManifest(r io.Reader) (Manifest, error) {
 // blocks of zeros become holes, as Write found them. The image's size and
 // SHA-256 are checked against the manifest (ErrChecksum), and the bundle
 // must hold nothing after the image. On error dst holds a partial image.
-// Extraction stops early when ctx is done.
+// Extraction stops early when ctx is done. Of the options, WithProgress
+// applies: it is told how much of the image was hashed.
 //
 // Hashing is the long part: it reads the image's holes as zeros, and a
 // bundle of a few hundred bytes can claim terabytes of them. So before any
@@ -147,7 +148,11 @@ func ReadManifest(r io.Reader) (Manifest, error) {
 // manifest says (ErrChecksum), or whose image does not start with a valid
 // ext4 superblock for a filesystem of its size (ErrNotExt4): each in the
 // time it takes to decompress the first few KiB.
-func ExtractRootfs(ctx context.Context, r io.Reader, dst *os.File) (Manifest, error) {
+func ExtractRootfs(ctx context.Context, r io.Reader, dst *os.File, opts ...Option) (Manifest, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return Manifest{}, err
+	}
 	// The zstd package's default: decoding is mostly sequential, and
 	// more decoders than this gain little.
 	br, err := newReader(r, min(4, runtime.GOMAXPROCS(0)))
@@ -209,6 +214,9 @@ func ExtractRootfs(ctx context.Context, r io.Reader, dst *os.File) (Manifest, er
 			}
 		}
 		off += int64(len(b))
+		if o.progress != nil {
+			o.progress(off, hdr.Size)
+		}
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != m.RootfsSHA256 {
 		return m, fmt.Errorf("%w: %s has SHA-256 %s, the manifest says %s", ErrChecksum, m.Rootfs, got, m.RootfsSHA256)
