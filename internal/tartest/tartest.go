@@ -23,9 +23,11 @@ package tartest
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -112,9 +114,10 @@ func (e Entry) In(f tar.Format) Entry {
 // PAX returns e with PAX records added, given as key, value, key,
 // value...: xattrs (SCHILY.xattr.NAME, or LIBARCHIVE.xattr.NAME with the
 // name URL-encoded and the value base64) and whatever else no header field
-// holds. archive/tar refuses GNU.sparse.* and the records it writes itself
-// (path, size, ...); RawPAX writes those. The records are copied: e's own
-// are not changed.
+// holds. The records archive/tar derives from the header (path, size,
+// mtime, atime, ...) and GNU.sparse.* panic, since its Writer would drop
+// them without a word: set the header's fields, or write them with RawPAX.
+// The records are copied: e's own are not changed.
 func (e Entry) PAX(kv ...string) Entry {
 	if len(kv)%2 != 0 {
 		panic("tartest: PAX takes key, value pairs")
@@ -124,10 +127,20 @@ func (e Entry) PAX(kv ...string) Entry {
 		recs = make(map[string]string, len(kv)/2)
 	}
 	for i := 0; i < len(kv); i += 2 {
+		if headerKeys[kv[i]] || strings.HasPrefix(kv[i], "GNU.sparse.") {
+			panic(fmt.Sprintf("tartest: archive/tar drops the PAX record %q; set the header field or use RawPAX", kv[i]))
+		}
 		recs[kv[i]] = kv[i+1]
 	}
 	e.PAXRecords = recs
 	return e
+}
+
+// headerKeys are the PAX records archive/tar's Writer makes from the
+// header's fields, ignoring any given in PAXRecords.
+var headerKeys = map[string]bool{
+	"path": true, "linkpath": true, "size": true, "uid": true, "gid": true,
+	"uname": true, "gname": true, "mtime": true, "atime": true, "ctime": true,
 }
 
 // Bytes writes entries, in order, with archive/tar and returns the tar,

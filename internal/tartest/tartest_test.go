@@ -205,3 +205,18 @@ func TestRawRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestPAXRefusesDropped checks that PAX records archive/tar's Writer
+// would drop panic instead.
+func TestPAXRefusesDropped(t *testing.T) {
+	for _, key := range []string{"path", "mtime", "atime", "size", "GNU.sparse.map"} {
+		t.Run(key, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			File("f", 0o644, "").PAX(key, "1")
+		})
+	}
+}
