@@ -19,8 +19,8 @@ type Raw struct {
 	Size         int64
 	Mode         int64 // 0 is written 0644
 	Linkname     string
-	Major, Minor int64 // not written in a v7 header
-	Mtime        int64 // seconds since the epoch
+	Major, Minor int64  // not written in a v7 header
+	Mtime        int64  // seconds since the epoch
 	Magic        string // "ustar" (POSIX, the default), "gnu" or "v7" (none)
 }
 
@@ -82,10 +82,11 @@ func SetChecksum(b []byte) {
 	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
 }
 
-// Pad returns data followed by zeros to a whole number of blocks.
-func Pad(data []byte) []byte {
+// Pad returns data, a string or bytes, followed by zeros to a whole
+// number of blocks.
+func Pad[D ~string | ~[]byte](data D) []byte {
 	n := (len(data) + BlockSize - 1) / BlockSize * BlockSize
-	return append(data[:len(data):len(data)], make([]byte, n-len(data))...)
+	return append([]byte(data), make([]byte, n-len(data))...)
 }
 
 // PAXRecords encodes PAX records, given as key, value, key, value..., in

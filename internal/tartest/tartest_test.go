@@ -147,12 +147,12 @@ func TestOffsets(t *testing.T) {
 func TestRaw(t *testing.T) {
 	in := slices.Concat(
 		Raw{Name: "etc/", Typeflag: '5', Mode: 0o755, Mtime: 1700000000, Magic: "v7"}.Block(),
-		Raw{Name: "etc/passwd", Typeflag: '0', Size: 5, Mtime: 1700000000}.Block(), Pad([]byte("root\n")),
+		Raw{Name: "etc/passwd", Typeflag: '0', Size: 5, Mtime: 1700000000}.Block(), Pad("root\n"),
 		Raw{Name: "dev/x", Typeflag: '3', Major: 4095, Minor: 1 << 19, Magic: "gnu"}.Block(),
 		RawPAX('x', "path", "renamed/"+strings.Repeat("p", 200), "uid", "4242"),
 		Raw{Name: "short", Typeflag: '2', Linkname: "target"}.Block(),
 		RawPAX('g', "comment", "global"),
-		Raw{Name: "cont", Typeflag: '7', Size: 3}.Block(), Pad([]byte("abc")),
+		Raw{Name: "cont", Typeflag: '7', Size: 3}.Block(), Pad("abc"),
 		End(),
 	)
 	hs, data := read(t, in)
@@ -180,7 +180,7 @@ func TestRaw(t *testing.T) {
 	if got := string(PAXRecords("a", "")); got != "5 a=\n" {
 		t.Errorf("PAXRecords: %q", got)
 	}
-	if len(Pad(nil)) != 0 || len(Pad(make([]byte, 512))) != 512 || len(Pad([]byte("x"))) != 512 {
+	if len(Pad("")) != 0 || len(Pad(make([]byte, 512))) != 512 || len(Pad([]byte("x"))) != 512 {
 		t.Error("Pad does not round up to whole blocks")
 	}
 }
