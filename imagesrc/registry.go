@@ -95,21 +95,7 @@ func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool
 		}
 		return open(ctx, d)
 	}
-	im, err := resolve(ctx, first, openFirst, want, explicit)
-	if err != nil {
-		return nil, err
-	}
-	for i := range im.Layers {
-		d := v1.Descriptor{Digest: im.Layers[i].Digest, Size: im.Layers[i].Size, MediaType: im.Layers[i].MediaType}
-		im.Layers[i].open = func(ctx context.Context) (io.ReadCloser, int64, error) {
-			rc, size, err := open(ctx, d)
-			if err != nil {
-				return nil, 0, err
-			}
-			return readAhead(rc), size, nil
-		}
-	}
-	return im, nil
+	return resolve(ctx, first, openFirst, want, explicit)
 }
 
 // registryError says what a registry's refusal means for the user.

@@ -5,11 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-
-	"github.com/ext4pack/ext4pack/internal/asynchash"
 )
 
 // verifier passes a blob through and checks it against the size and
@@ -22,7 +21,7 @@ type verifier struct {
 	what string
 	size int64 // -1: unknown
 	want v1.Hash
-	h    *asynchash.Hash
+	h    hash.Hash
 	n    int64
 	err  error // sticky
 }
@@ -30,8 +29,7 @@ type verifier struct {
 func newVerifier(rc io.ReadCloser, what string, size int64, want v1.Hash) *verifier {
 	v := &verifier{rc: rc, what: what, size: size, want: want}
 	if want.Hex != "" {
-		// Hashed beside the decoding, on the other core.
-		v.h = asynchash.New(sha256.New())
+		v.h = sha256.New()
 	}
 	return v
 }
@@ -98,12 +96,7 @@ func (v *verifier) Finish() error {
 	return v.err
 }
 
-func (v *verifier) Close() error {
-	if v.h != nil {
-		v.h.Close()
-	}
-	return v.rc.Close()
-}
+func (v *verifier) Close() error { return v.rc.Close() }
 
 // Finish completes the check of a blob that Layer.Open returned: it reads
 // the rest of it and returns nil only if its size and digest are the
@@ -112,6 +105,7 @@ func Finish(rc io.ReadCloser) error {
 	if v, ok := rc.(*verifier); ok {
 		return v.Finish()
 	}
+	// Through a read-ahead, the verifier's verdict comes at the end.
 	_, err := io.Copy(io.Discard, rc)
 	return err
 }
