@@ -19,7 +19,7 @@ import (
 // fixed size, Copy reads on to the end, so that w.Close can say how much
 // the whole tar needs.
 func Copy(w *ext4w.Writer, r *Reader) (Info, error) {
-	c := copier{w: w, r: r, elves: map[uint32]elfInfo{}, osRel: map[uint32]osRelease{}}
+	c := copier{w: w, r: r, elves: map[uint32]elfInfo{}, kept: map[uint32][]byte{}}
 	full := w.OutOfSpace()
 	for {
 		e, err := r.Next()
@@ -48,22 +48,18 @@ func Copy(w *ext4w.Writer, r *Reader) (Info, error) {
 }
 
 // copier is Copy's state. What it keeps of files is small and only for
-// Info: the ELF machine of executables and the ID of os-release files,
-// keyed by ext4w's inode identity, so that hardlinks share it and a
-// replaced file loses it. The namespace itself lives in ext4w alone.
+// Info: the ELF machine of executables and the content of the few small
+// files Info reads (os-release, inittab, rcS; see keepContent), keyed by
+// ext4w's inode identity, so that hardlinks share it and a replaced file
+// loses it. The namespace itself lives in ext4w alone.
 type copier struct {
 	w     *ext4w.Writer
 	r     *Reader
 	info  Info
 	elves map[uint32]elfInfo
-	osRel map[uint32]osRelease
+	kept  map[uint32][]byte
 	// usrBin lists the ELF executables made under usr/bin, in tar order.
 	usrBin []namedID
-}
-
-type osRelease struct {
-	id  string
-	has bool // the file has an ID= line
 }
 
 type namedID struct {
@@ -99,8 +95,8 @@ func (c *copier) create(e *Entry) error {
 }
 
 // data copies a regular file's data to the image, looking at its first
-// bytes for an ELF header and keeping an os-release file's content on the
-// way. Nothing else of a file is kept.
+// bytes for an ELF header and keeping the content of the files Info reads
+// on the way. Nothing else of a file is kept.
 func (c *copier) data(e *Entry) error {
 	size := e.File.Size
 	var head [elfHeadSize]byte
@@ -114,7 +110,7 @@ func (c *copier) data(e *Entry) error {
 		}
 	}
 	var keep *bytes.Buffer
-	if isOSRelease(e.Name, size) {
+	if keepContent(e.Name, size) {
 		keep = bytes.NewBuffer(append([]byte(nil), h...))
 	}
 	c.info.Bytes += int64(len(h))
@@ -158,8 +154,7 @@ func (c *copier) data(e *Entry) error {
 		}
 	}
 	if keep != nil {
-		id, has := osReleaseID(keep.Bytes())
-		c.osRel[st.ID] = osRelease{id: id, has: has}
+		c.kept[st.ID] = keep.Bytes()
 	}
 	return nil
 }
