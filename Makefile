@@ -2,14 +2,16 @@
 GO      ?= go
 BIN     := bin/ext4pack
 DEMO    := demo
-AGENTS  := agents/bin/banger-vsock-agent-x86_64 agents/bin/banger-vsock-agent-aarch64
-# The guest agents are built reproducibly: no cgo, no paths, no build id,
+AGENTS  := agents/bin/banger-vsock-agent-x86_64 agents/bin/banger-vsock-agent-aarch64 \
+           agents/bin/ext4pack-init-x86_64 agents/bin/ext4pack-init-aarch64
+# The guest agents and ext4pack-init are built reproducibly: no cgo, no paths, no build id,
 # no VCS stamp, so bundles are byte-identical across machines.
 AGENT_FLAGS := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 
 .PHONY: build agents test bench demo vet clean boot-test
 
-# One self-contained binary that carries the vsock agent for both arches.
+# One self-contained binary that carries the vsock agent and ext4pack-init
+# for both arches.
 build: agents
 	$(GO) build -trimpath -tags embedagents -o $(BIN) ./cmd/ext4pack
 
@@ -20,6 +22,12 @@ agents/bin/banger-vsock-agent-x86_64: $(wildcard agents/vsockagent/*.go) go.mod
 
 agents/bin/banger-vsock-agent-aarch64: $(wildcard agents/vsockagent/*.go) go.mod
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/vsockagent
+
+agents/bin/ext4pack-init-x86_64: $(wildcard agents/ext4packinit/*.go) go.mod
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/ext4packinit
+
+agents/bin/ext4pack-init-aarch64: $(wildcard agents/ext4packinit/*.go) go.mod
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/ext4packinit
 
 # vet also for macOS, a platform ext4pack runs on: it catches Linux-only
 # calls in files without a _linux suffix, tests included.
