@@ -25,6 +25,11 @@ type Manifest struct {
 	// holes read as zeros.
 	RootfsSHA256 string `json:"rootfs_sha256"`
 
+	// GuestInit is the init system the guest files were installed for
+	// (SPEC "Guest init systems"): systemd, openrc, runit, busybox,
+	// sysvinit or ext4pack-init; empty without guest files.
+	GuestInit string `json:"guest_init,omitempty"`
+
 	// CreatedBy is "ext4pack VERSION".
 	CreatedBy string `json:"created_by"`
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -25,7 +26,7 @@ func makeBundleCommand() *cli.Command {
 		Usage: "write a microVM image bundle (.tar.zst of manifest.json and rootfs.ext4) from a rootfs tar",
 		UsageText: "ext4pack make-bundle --rootfs-tar FILE|- --name NAME [--distro D] [--arch A] [--kernel-ref K]\n" +
 			"     [--description TEXT] [--size SIZE] [--inodes N] [--label L] [--uuid U] [--out PATH]\n" +
-			"     [--agent-bin PATH] [--no-agents] [--json]",
+			"     [--agent-bin PATH] [--init-bin PATH] [--no-agents] [--json]",
 		Description: `Prints three lines on stdout (path, sha256, size), or with --json a catalog entry.
 Example:
    docker export $(docker create debian:bookworm) | ext4pack make-bundle --rootfs-tar - --name debian-12`,
@@ -37,6 +38,7 @@ Example:
 			&cli.StringFlag{Name: "description", Usage: "description for the manifest"},
 			&cli.StringFlag{Name: "out", Usage: "bundle path (default: ./NAME-ARCH.tar.zst)"},
 			&cli.StringFlag{Name: "agent-bin", Usage: "use this static Linux binary as the vsock agent instead of the built-in one"},
+			&cli.StringFlag{Name: "init-bin", Usage: "use this static Linux binary as ext4pack-init instead of the built-in one"},
 			&cli.BoolFlag{Name: "no-agents", Usage: "add no guest files"},
 			&cli.BoolFlag{Name: "json", Usage: "print a catalog entry as JSON instead of three lines"},
 		),
@@ -47,7 +49,7 @@ Example:
 // bundleArgs are make-bundle's checked flags.
 type bundleArgs struct {
 	name, distro, arch, kernelRef, description, out string
-	agentBin                                        []byte
+	agentBin, initBin                               []byte
 	noAgents, json                                  bool
 }
 
@@ -82,6 +84,16 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 			return a, fmt.Errorf("--agent-bin: %w", err)
 		}
 		a.agentBin = b
+	}
+	if c.IsSet("init-bin") {
+		if a.noAgents {
+			return a, usagef("--init-bin and --no-agents contradict each other")
+		}
+		b, err := os.ReadFile(c.String("init-bin"))
+		if err != nil {
+			return a, fmt.Errorf("--init-bin: %w", err)
+		}
+		a.initBin = b
 	}
 	if !a.noAgents && a.agentBin == nil && !agents.Embedded {
 		return a, agents.ErrNoAgents
@@ -148,6 +160,11 @@ func defaultTime(w *ext4w.Writer) time.Time {
 func injectGuestFiles(c *cli.Context, w *ext4w.Writer, files []agents.File, t time.Time) error {
 	for _, f := range files {
 		name := strings.TrimPrefix(f.Path, "/")
+		// Where the guest will look: /sbin/init in a usr-merged image is
+		// usr/sbin/init, since sbin is a symlink.
+		if p, st, err := w.Resolve(path.Dir(name)); err == nil && st.Type == ext4w.TypeDir {
+			name = path.Join(p, path.Base(name))
+		}
 		if w.Exists(name) {
 			fmt.Fprintf(c.App.ErrWriter, "ext4pack: warning: the tar's /%s is replaced by ext4pack's guest file\n", name)
 		}
@@ -196,7 +213,7 @@ func makeBundle(c *cli.Context) error {
 	defer discard(img)
 	p := newProgress(c)
 	defer p.done()
-	var arch, distro string
+	var arch, distro, guestInit string
 	var mtime time.Time
 	_, err = writeImage(c, img, p, opts, func(w *ext4w.Writer, info tarflat.Info) error {
 		if arch, err = pickArch(a.arch, info); err != nil {
@@ -210,14 +227,13 @@ func makeBundle(c *cli.Context) error {
 		if a.noAgents {
 			return nil
 		}
-		if !info.HasSystemd {
-			fmt.Fprintln(c.App.ErrWriter, "ext4pack: warning: the tar has no systemd (/lib/systemd/systemd or /usr/lib/systemd/systemd): the guest units will not start")
-		}
-		files, err := agents.Files(agents.Options{Arch: arch, Distro: distro, AgentBin: a.agentBin})
+		g, err := agents.ForImage(info, agents.Options{Arch: arch, Distro: distro, AgentBin: a.agentBin, InitBin: a.initBin})
 		if err != nil {
 			return err
 		}
-		return injectGuestFiles(c, w, files, mtime)
+		fmt.Fprintln(c.App.ErrWriter, g.Message)
+		guestInit = g.Init
+		return injectGuestFiles(c, w, g.Files, mtime)
 	})
 	if err != nil {
 		return describe(c, err, img.Name())
@@ -236,7 +252,7 @@ func makeBundle(c *cli.Context) error {
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	m := bundle.Manifest{Name: a.name, Distro: distro, Arch: arch, KernelRef: a.kernelRef,
-		Description: a.description, CreatedBy: "ext4pack " + version}
+		Description: a.description, GuestInit: guestInit, CreatedBy: "ext4pack " + version}
 	res, err := bundle.Write(context.Background(), bw, img, m,
 		bundle.WithModTime(mtime),
 		bundle.WithProgress(func(done, total int64) {
