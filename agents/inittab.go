@@ -27,6 +27,7 @@ const busyboxDefaultInittab = `# Written by ext4pack: busybox init's built-in de
 const (
 	sysinitComment = "# Added by ext4pack: the banger guest set-up (mounts where missing, network from ip=, first boot)."
 	agentComment   = "# Added by ext4pack: the banger vsock agent, as nobody, restarted when it dies."
+	stopComment    = "# Added by ext4pack: / read-only before busybox powers off, so that the journal is clean."
 )
 
 // agentUser is who the agent runs as where the init has no way of its own
@@ -36,7 +37,8 @@ const agentUser = "65534:65534"
 // EditInittab returns /etc/inittab with the banger guest services added,
 // for busybox's init or (sysvinit true) sysvinit's: a sysinit line that runs
 // banger-sysinit (network and first boot), after the last sysinit line
-// already there, and a respawn line for the agent at the end. Every line of
+// already there, a respawn line for the agent at the end, and for busybox a
+// shutdown line that remounts / read-only. Every line of
 // old is kept, in order, except lines an earlier EditInittab added, which
 // are replaced: editing twice gives what editing once gives. Without an
 // inittab (exists false), busybox's built-in defaults are written first,
@@ -86,6 +88,11 @@ func EditInittab(old []byte, exists, sysvinit bool, port uint32) ([]byte, error)
 		out = append(out, kept[last+1:]...)
 	}
 	out = append(out, agentComment, respawn)
+	if !sysvinit {
+		// sysvinit's rc 0 unmounts; busybox runs its shutdown lines in
+		// order and then only kills and powers off.
+		out = append(out, stopComment, "::shutdown:"+sysinitPath+" stop")
+	}
 	var b bytes.Buffer
 	for _, l := range out {
 		b.WriteString(l)
@@ -110,7 +117,7 @@ func inittabAction(line string) string {
 // isOurInittabLine reports whether line is one EditInittab adds: its
 // comments, or an entry whose process is banger-sysinit or the agent.
 func isOurInittabLine(line string) bool {
-	if line == sysinitComment || line == agentComment {
+	if line == sysinitComment || line == agentComment || line == stopComment {
 		return true
 	}
 	if inittabAction(line) == "" {

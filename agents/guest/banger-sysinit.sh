@@ -5,12 +5,23 @@
 # did yet (Alpine's inittab calls an OpenRC that a minirootfs lacks), applies
 # the kernel's ip= argument, and runs the first-boot set-up while its marker
 # is there. A step that fails is reported and the others still run: init
-# goes on booting whatever this prints.
+# goes on booting whatever this prints. Debian's runit stage 1 passes
+# "start"; busybox's shutdown line passes "stop".
 
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 
 log() { printf 'banger-sysinit: %s\n' "$*" >&2; }
+
+# With "stop", at shutdown, it only remounts / read-only, so that the ext4
+# journal is clean at power-off: busybox's init runs its shutdown lines,
+# then kills and powers off, and an inittab such as Alpine's, whose OpenRC a
+# minirootfs lacks, has nothing else that would.
+if [ "${1:-start}" = stop ]; then
+	sync
+	mount -o remount,ro / || log "cannot remount / read-only"
+	exit 0
+fi
 
 # mounted DIR succeeds if DIR is a mount point in /proc/mounts.
 mounted() {

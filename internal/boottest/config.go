@@ -14,10 +14,10 @@ const (
 	envRun       = "EXT4PACK_BOOT_TEST"
 	envCache     = "EXT4PACK_CACHE"
 	envRootfsTar = "EXT4PACK_BOOT_ROOTFS_TAR"
-	envBanger    = "EXT4PACK_BOOT_BANGER"
 	envTimeout   = "EXT4PACK_BOOT_TIMEOUT"
 	envBin       = "EXT4PACK_BIN"
 	envLogs      = "EXT4PACK_BOOT_LOGS"
+	envGuests    = "EXT4PACK_BOOT_GUESTS"
 	envCI        = "CI"
 )
 
@@ -29,8 +29,9 @@ const (
 	downloadTimeout    = 5 * time.Minute
 	toolTimeout        = 5 * time.Minute
 	// TCG emulates every instruction; a full systemd boot takes 15-25 s on
-	// an idle 2-core machine and several times that on a loaded one.
-	bootTimeoutTCG = 240 * time.Second
+	// an idle 2-core machine and several times that on a loaded one, and
+	// the checker waits up to a minute for an agent that never answers.
+	bootTimeoutTCG = 300 * time.Second
 	bootTimeoutKVM = 120 * time.Second
 )
 
@@ -38,7 +39,6 @@ const (
 type config struct {
 	cacheDir    string        // downloads and the cached base rootfs tar
 	rootfsTar   string        // a base rootfs tar to use as is; "" to debootstrap one
-	banger      bool          // add the banger guest files and check their services
 	bootTimeout time.Duration // 0: the default for the accelerator
 	ext4packBin string        // a prebuilt ext4pack; "" to build one
 	logsDir     string        // where to keep each boot's serial logs; "" to keep none
@@ -86,13 +86,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if c.rootfsTar, err = filepath.Abs(p); err != nil {
 			return c, fmt.Errorf("%s: %w", envRootfsTar, err)
 		}
-	}
-	switch v := getenv(envBanger); v {
-	case "", "1":
-		c.banger = true
-	case "0":
-	default:
-		return c, fmt.Errorf("%s=%q: want 1 or 0", envBanger, v)
 	}
 	if v := getenv(envTimeout); v != "" {
 		d, err := time.ParseDuration(v)
