@@ -40,7 +40,7 @@ vet:
 # a kernel loop mount). Outside CI, a test whose tool is missing skips and
 # says why; with CI set it fails instead.
 test: vet
-	$(GO) test -count=1 -timeout 14m ./...
+	$(GO) test -count=1 -timeout 40m ./...
 
 # An image ext4pack makes from a Debian bookworm rootfs boots under qemu
 # (TCG unless the CPU has vmx or svm) and the guest checks itself; two
@@ -52,7 +52,7 @@ test: vet
 boot-test:
 	sh internal/boottest/install-deps.sh
 	EXT4PACK_BOOT_TEST=1 $(if $(ROOTFS_TAR),EXT4PACK_BOOT_ROOTFS_TAR=$(abspath $(ROOTFS_TAR))) \
-		$(GO) test -count=1 -timeout 30m -v -run '^TestBoot$$' ./internal/boottest/
+		$(GO) test -count=1 -timeout 40m -v -run '^TestBoot$$' ./internal/boottest/
 
 # The measuring harness (bench/): ext4pack image against the floor, the
 # old mkfs.ext4 -d + debugfs way, mke2fs -d TARBALL (1.47.1+, or

@@ -151,8 +151,19 @@ func (v vm) ctrlAltDelAfterVerdict(ctx context.Context, done <-chan error) error
 		return err
 	}
 	defer conn.Close()
-	_, err = conn.Write([]byte("sendkey ctrl-alt-delete\n"))
-	return err
+	// The monitor greets first; a command sent before it is read may be
+	// lost. sendkey holds the keys 100 ms, so the connection stays open a
+	// little after it.
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4096)
+	if _, err := conn.Read(buf); err != nil {
+		return fmt.Errorf("reading the monitor's greeting: %w", err)
+	}
+	if _, err := conn.Write([]byte("sendkey ctrl-alt-delete\n")); err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
+	return nil
 }
 
 // readLog returns a serial log as plain lines: the guest's tty ends lines

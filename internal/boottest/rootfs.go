@@ -71,6 +71,11 @@ func buildRecipe(ctx context.Context, cacheDir string, r recipe, scratch string,
 		return "", false, err
 	}
 	defer os.RemoveAll(target)
+	// MkdirTemp makes it 0700, and the tar's root entry takes the mode:
+	// an image whose / only root may enter.
+	if err := os.Chmod(target, 0o755); err != nil {
+		return "", false, err
+	}
 	logf("debootstrap %v from %s (%v at most)", r.args, mirror, debootstrapTimeout)
 	args := append(append([]string{}, r.args...), target, mirror)
 	if _, err := runTool(ctx, debootstrapTimeout, runOpts{privateMounts: true}, "debootstrap", args...); err != nil {

@@ -275,7 +275,9 @@ func checkAgent(c config) {
 	report("agent-healthz", healthy, "GET /healthz over vsock %d:%d: %q %v", vsockLocal, c.Port, body, err)
 
 	// A TCP port opened here must show in /ports.
-	ln, lerr := net.Listen("tcp", "0.0.0.0:0")
+	// tcp4: Go would make a wildcard "tcp" listener a dual-stack IPv6 one,
+	// which /proc/net/tcp6 lists.
+	ln, lerr := net.Listen("tcp4", "0.0.0.0:0")
 	port := 0
 	if lerr == nil {
 		port = ln.Addr().(*net.TCPAddr).Port
