@@ -1,7 +1,9 @@
 // Package agents lists the guest files that make-bundle puts into an image so
 // that it boots as a banger guest: the vsock agent, the network and first-boot
-// scripts, their systemd units and the links that enable them (SPEC.md, "Guest
-// files (agents), banger-compatible layout").
+// scripts, and what starts them under the image's own init, or ext4pack-init
+// where it has none (SPEC.md, "Guest files (agents), banger-compatible
+// layout" and "Guest init systems"). ForImage is the one call make-bundle
+// makes.
 //
 // The package does no I/O. Files returns plain data, and the caller writes it
 // through the ext4 writer, replacing what the tar had at those paths.

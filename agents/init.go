@@ -82,7 +82,7 @@ func guestInit(in tarflat.InitSystem) string {
 // startsHow says, for the message, how the services start under each init.
 var startsHow = map[string]string{
 	InitSystemd:  "systemd units in /etc/systemd/system",
-	InitOpenRC:   "OpenRC services in /etc/init.d, linked from /etc/runlevels/boot and default",
+	InitOpenRC:   "OpenRC services in /etc/init.d, linked from /etc/runlevels (boot or sysinit, and default)",
 	InitRunit:    "a runit service in /etc/sv, set-up in stage 1",
 	InitBusybox:  "lines added to /etc/inittab",
 	InitSysvinit: "lines added to /etc/inittab",
@@ -124,13 +124,18 @@ func initFiles(opts Options, port uint32) ([]File, error) {
 
 	case InitOpenRC:
 		// As rc-update writes them: absolute links in the runlevel's
-		// directory. Set-up in boot, the agent in default.
+		// directory. Set-up in boot (in sysinit where the boot runlevel
+		// never runs: Debian's), the agent in default.
+		setup := "boot"
+		if in.Flavor == tarflat.OpenRCNoBoot {
+			setup = "sysinit"
+		}
 		return []File{
 			regular(openrcInitDir+"/banger-network", 0o755, asset("openrc/banger-network")),
 			regular(openrcInitDir+"/banger-first-boot", 0o755, asset("openrc/banger-first-boot")),
 			regular(openrcInitDir+"/banger-vsock-agent", 0o755, withPort("openrc/banger-vsock-agent")),
-			symlink(openrcLevelsDir+"/boot/banger-network", openrcInitDir+"/banger-network"),
-			symlink(openrcLevelsDir+"/boot/banger-first-boot", openrcInitDir+"/banger-first-boot"),
+			symlink(openrcLevelsDir+"/"+setup+"/banger-network", openrcInitDir+"/banger-network"),
+			symlink(openrcLevelsDir+"/"+setup+"/banger-first-boot", openrcInitDir+"/banger-first-boot"),
 			symlink(openrcLevelsDir+"/default/banger-vsock-agent", openrcInitDir+"/banger-vsock-agent"),
 		}, nil
 

@@ -61,6 +61,15 @@ func TestForImage(t *testing.T) {
 			"/etc/runlevels/boot/banger-network":        "/etc/init.d/banger-network",
 			"/etc/runlevels/default/banger-vsock-agent": "/etc/init.d/banger-vsock-agent",
 		}, "openrc (/sbin/init is /bin/busybox, /etc/inittab runs /sbin/openrc)"},
+		{"openrc, Debian", tarflat.Info{NetTool: "ip", Init: tarflat.InitSystem{Name: tarflat.InitOpenRC, Path: "/usr/sbin/init",
+			Flavor: tarflat.OpenRCNoBoot, Why: "sysvinit, /etc/init.d/rcS runs /sbin/openrc"}}, InitOpenRC, map[string]string{
+			"/etc/init.d/banger-first-boot":             "",
+			"/etc/init.d/banger-network":                "",
+			"/etc/init.d/banger-vsock-agent":            "",
+			"/etc/runlevels/sysinit/banger-first-boot":  "/etc/init.d/banger-first-boot",
+			"/etc/runlevels/sysinit/banger-network":     "/etc/init.d/banger-network",
+			"/etc/runlevels/default/banger-vsock-agent": "/etc/init.d/banger-vsock-agent",
+		}, "openrc (/sbin/init is /usr/sbin/init, sysvinit, /etc/init.d/rcS runs /sbin/openrc)"},
 		{"runit, Debian", tarflat.Info{NetTool: "ip", Init: tarflat.InitSystem{Name: tarflat.InitRunit, Flavor: tarflat.RunitDebian,
 			Path: "/usr/lib/runit/runit-init"}}, InitRunit, map[string]string{
 			"/etc/init.d/banger-sysinit":                     "",

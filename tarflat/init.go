@@ -28,6 +28,12 @@ const (
 	RunitDebian = "debian" // stage 1 runs the sysv-rc scripts of /etc/rcS.d
 )
 
+// OpenRCNoBoot is InitSystem.Flavor for an OpenRC that never enters the
+// boot runlevel: Debian's, whose /etc/init.d/rcS runs `openrc sysinit` and
+// whose rc runs `openrc default`, where Alpine's inittab and openrc-init
+// also run `openrc boot`. Its set-up services belong in sysinit.
+const OpenRCNoBoot = "no-boot-runlevel"
+
 // InitSystem is what /sbin/init turned out to be, found by following it
 // through symlinks (a usr-merged /sbin included) once the whole tar is read.
 type InitSystem struct {
@@ -44,7 +50,8 @@ type InitSystem struct {
 	// inits read it.
 	Inittab    []byte
 	HasInittab bool
-	// Flavor is RunitVoid or RunitDebian for InitRunit, "" otherwise.
+	// Flavor is RunitVoid or RunitDebian for InitRunit, "" or
+	// OpenRCNoBoot for InitOpenRC, "" otherwise.
 	Flavor string
 	// Why says in a few words how Name was told, for make-bundle's message:
 	// "/etc/inittab runs /sbin/openrc".
@@ -92,12 +99,14 @@ func (c *copier) initSystem() InitSystem {
 		// sysvinit's init has no name of its own: it is told by being a
 		// plain "init" with an inittab to read.
 		in.Name = InitSysvinit
+		rcS, _ := c.content("etc/init.d/rcS")
 		if op := c.runsOpenRC(in.Inittab, true); op != "" {
 			in.Name, in.Why = InitOpenRC, "sysvinit, /etc/inittab runs "+op
-		} else if rcS, ok := c.content("etc/init.d/rcS"); ok {
-			if op := c.runsOpenRC(rcS, false); op != "" {
-				in.Name, in.Why = InitOpenRC, "sysvinit, /etc/init.d/rcS runs "+op
-			}
+		} else if op := c.runsOpenRC(rcS, false); op != "" {
+			in.Name, in.Why = InitOpenRC, "sysvinit, /etc/init.d/rcS runs "+op
+		}
+		if in.Name == InitOpenRC && !runsBootLevel(in.Inittab) && !runsBootLevel(rcS) {
+			in.Flavor = OpenRCNoBoot
 		}
 	default:
 		in.Name = InitUnknown
@@ -115,6 +124,23 @@ func (c *copier) isBusybox(base string, id uint32) bool {
 	for _, cand := range []string{"bin/busybox", "usr/bin/busybox"} {
 		if _, st, err := c.w.Resolve(cand); err == nil && st.ID == id {
 			return true
+		}
+	}
+	return false
+}
+
+// runsBootLevel reports whether a script runs `openrc boot`: any line, not
+// a comment, with the words openrc and boot one after the other.
+func runsBootLevel(script []byte) bool {
+	for _, line := range strings.Split(string(script), "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		w := strings.Fields(line)
+		for i := 0; i+1 < len(w); i++ {
+			if path.Base(w[i]) == "openrc" && w[i+1] == "boot" {
+				return true
+			}
 		}
 	}
 	return false

@@ -142,6 +142,8 @@ type mount struct {
 	mode                   os.FileMode // of the mount point, if it has to be made
 }
 
+// mounts are what PID 1 mounts, in order, each where nothing is mounted yet:
+// SPEC's list, with the options systemd and udev use for them.
 var mounts = []mount{
 	{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", 0o555},
 	{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", 0o555},

@@ -128,6 +128,9 @@ func checkerConfig(g guest) []byte {
 		"restart": g.user == "" || g.user == "root",
 		"report":  map[string]string{"x86_64": "/dev/ttyS1", "aarch64": ""}[g.arch],
 	}
+	if g.init == "openrc" {
+		c["diagnose"] = [][]string{{"rc-status", "--all"}, {"ls", "-l", "/run/openrc/started", "/etc/runlevels/boot", "/etc/runlevels/default"}}
+	}
 	if g.start == startWorkload {
 		c["workload"] = map[string]any{"UID": g.wantUID, "GID": g.wantUID, "Dir": "/" + probeDir, "Env": workloadEnv, "Marker": workloadMarker}
 	}

@@ -106,6 +106,15 @@ func composeTestTar(dst, base string, v variant) (err error) {
 			return fmt.Errorf("copying %s: %w", base, err)
 		}
 	}
+	// An edit may also change an entry added here (a probe file).
+	for i, e := range v.add {
+		if fn, ok := v.edits[e.name]; ok {
+			h := &tar.Header{Name: e.name, Mode: e.mode, Uid: e.uid, Gid: e.gid}
+			fn(h)
+			v.add[i].mode, v.add[i].uid, v.add[i].gid = h.Mode, h.Uid, h.Gid
+			matched[e.name] = true
+		}
+	}
 	for name := range v.edits {
 		if !matched[name] {
 			return fmt.Errorf("%s has no entry %s to change", base, name)

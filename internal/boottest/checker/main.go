@@ -50,6 +50,9 @@ type config struct {
 	// does it), "cmd:PATH", "signal:NAME" to PID 1, or "none" (the host
 	// sends ctrl-alt-del).
 	Poweroff string `json:"poweroff"`
+	// Diagnose are commands whose output helps a person read a failed
+	// boot (rc-status under OpenRC), run only when a check failed.
+	Diagnose [][]string `json:"diagnose"`
 	// Workload, under ext4pack-init: who and where the checker must be.
 	Workload *struct {
 		UID, GID uint32
@@ -105,6 +108,10 @@ func main() {
 	}
 	checkAll(c)
 	if failed {
+		for _, argv := range c.Diagnose {
+			b, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+			fmt.Printf("boottest-check: %q (%v):\n%s\n", argv, err, b)
+		}
 		fmt.Fprintln(out, "BOOTTEST FAIL")
 	} else {
 		fmt.Fprintln(out, "BOOTTEST PASS")
@@ -268,9 +275,10 @@ func checkAgent(c config) {
 	v, err := exec.Command(agentBin, "--version").CombinedOutput()
 	report("agent-version", err == nil && strings.HasPrefix(string(v), "banger-vsock-agent "), "%q %v", strings.TrimSpace(string(v)), err)
 
-	// The agent may start after the checker; 30 s is far more than any
-	// init here takes, even under TCG, and bounds a negative control.
-	body, err := agentGet(c, "/healthz", time.Now().Add(30*time.Second))
+	// The agent may start after the checker (runsvdir starts both at
+	// once); it answers within a few seconds even under TCG, and the wait
+	// is what a negative control costs.
+	body, err := agentGet(c, "/healthz", time.Now().Add(20*time.Second))
 	healthy := err == nil && body == "ok\n"
 	report("agent-healthz", healthy, "GET /healthz over vsock %d:%d: %q %v", vsockLocal, c.Port, body, err)
 
