@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ type bootEnv struct {
 	scratch string
 	kvm     bool
 	timeout time.Duration
+	// recipeMu makes parallel guests build a rootfs recipe once.
+	recipeMu sync.Mutex
 }
 
 // TestBoot is issues 7 and 14: an image ext4pack makes boots under qemu as
@@ -42,10 +45,19 @@ func TestBoot(t *testing.T) {
 	}
 	env := prepareBoot(t, guests)
 	start := time.Now()
+	// Cleanup runs once every parallel subtest is done.
+	t.Cleanup(func() {
+		t.Logf("the matrix (%d guests, %d at once) took %v after the preparation", len(guests), env.cfg.parallel, since(start))
+	})
+	lanes := make(chan struct{}, env.cfg.parallel)
 	for _, g := range guests {
-		t.Run(g.name, func(t *testing.T) { bootGuest(t, env, g) })
+		t.Run(g.name, func(t *testing.T) {
+			t.Parallel()
+			lanes <- struct{}{}
+			defer func() { <-lanes }()
+			bootGuest(t, env, g)
+		})
 	}
-	t.Logf("the matrix (%d guests) took %v after the preparation", len(guests), since(start))
 }
 
 // selectGuests picks the guests named in a comma-separated list, all of
@@ -173,7 +185,11 @@ func baseTar(t *testing.T, env *bootEnv, g guest) string {
 		if env.cfg.rootfsTar != "" && g.recipe.tarName == systemdRecipe.tarName {
 			return env.cfg.rootfsTar
 		}
+		// Two guests share the OpenRC recipe: one builds it, the other
+		// waits and takes the cached tar.
+		env.recipeMu.Lock()
 		p, built, err := buildRecipe(ctx, env.cfg.cacheDir, g.recipe, env.scratch, t.Logf)
+		env.recipeMu.Unlock()
 		if err != nil {
 			if err == errNeedRoot {
 				skipOrFail(t, err.Error())

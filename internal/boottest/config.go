@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,6 +19,7 @@ const (
 	envBin       = "EXT4PACK_BIN"
 	envLogs      = "EXT4PACK_BOOT_LOGS"
 	envGuests    = "EXT4PACK_BOOT_GUESTS"
+	envParallel  = "EXT4PACK_BOOT_PARALLEL"
 	envCI        = "CI"
 )
 
@@ -33,6 +35,10 @@ const (
 	// the checker waits up to a minute for an agent that never answers.
 	bootTimeoutTCG = 300 * time.Second
 	bootTimeoutKVM = 120 * time.Second
+	// defaultParallel is how many guests go at once: two qemu processes
+	// keep a 2-core machine busy while one of them waits in its guest (a
+	// checker's timeout, a shutdown's sleep) or builds its image.
+	defaultParallel = 2
 )
 
 // config is the boot test's settings, read from the environment.
@@ -42,6 +48,7 @@ type config struct {
 	bootTimeout time.Duration // 0: the default for the accelerator
 	ext4packBin string        // a prebuilt ext4pack; "" to build one
 	logsDir     string        // where to keep each boot's serial logs; "" to keep none
+	parallel    int           // guests built and booted at once
 }
 
 // runDecision says whether the boot test runs in this environment and, if
@@ -93,6 +100,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("%s=%q: want a positive Go duration such as 300s", envTimeout, v)
 		}
 		c.bootTimeout = d
+	}
+	c.parallel = defaultParallel
+	if v := getenv(envParallel); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 16 {
+			return c, fmt.Errorf("%s=%q: want a number of guests from 1 to 16", envParallel, v)
+		}
+		c.parallel = n
 	}
 	if p := getenv(envLogs); p != "" {
 		if c.logsDir, err = filepath.Abs(p); err != nil {
