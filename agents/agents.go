@@ -68,6 +68,13 @@ var ErrNoAgents = errors.New("agents: this ext4pack was built without the guest 
 var ErrNoInit = errors.New("agents: this guest needs ext4pack-init and this ext4pack was built without it; " +
 	"build it with `make build`, or pass --init-bin PATH (or --no-agents)")
 
+// Binary is a guest binary built into this ext4pack (see Binaries), named
+// as the file it was built into under agents/bin.
+type Binary struct {
+	Name string
+	Data []byte
+}
+
 // FileType says what kind of entry a File is.
 type FileType uint8
 

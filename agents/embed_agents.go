@@ -22,6 +22,17 @@ var (
 // for both arches.
 const Embedded = true
 
+// Binaries returns the guest binaries this ext4pack carries, sorted by
+// name, each a copy: the vsock agent and ext4pack-init for both arches.
+func Binaries() []Binary {
+	return []Binary{
+		{Name: "banger-vsock-agent-aarch64", Data: []byte(agentAarch64)},
+		{Name: "banger-vsock-agent-x86_64", Data: []byte(agentX86_64)},
+		{Name: "ext4pack-init-aarch64", Data: []byte(initAarch64)},
+		{Name: "ext4pack-init-x86_64", Data: []byte(initX86_64)},
+	}
+}
+
 // embeddedAgent returns a copy of the embedded agent for arch, which Files
 // has already checked.
 func embeddedAgent(arch string) ([]byte, error) {

@@ -9,3 +9,6 @@ const Embedded = false
 func embeddedAgent(string) ([]byte, error) { return nil, ErrNoAgents }
 
 func embeddedInit(string) ([]byte, error) { return nil, ErrNoInit }
+
+// Binaries returns the guest binaries this ext4pack carries: none.
+func Binaries() []Binary { return nil }

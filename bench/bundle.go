@@ -126,12 +126,12 @@ type compressRow struct {
 func runCompress(ctx context.Context, img string) ([]compressRow, error) {
 	rows := []compressRow{
 		{level: zstd.SpeedBestCompression, window: bundle.DefaultWindowSize, frame: bundle.DefaultFrameSize, isDefault: true},
-		{level: zstd.SpeedBestCompression, window: 128 << 20, frame: 128 << 20},
+		{level: zstd.SpeedBestCompression, window: 128 << 20, frame: 256 << 20}, // the default before the memory budget
 		{level: zstd.SpeedBestCompression, window: 64 << 20, frame: 64 << 20},
 		{level: zstd.SpeedBestCompression, window: 32 << 20, frame: 32 << 20},
-		{level: zstd.SpeedBestCompression, window: 8 << 20, frame: 32 << 20},
-		{level: zstd.SpeedBetterCompression, window: 128 << 20, frame: 256 << 20},
-		{level: zstd.SpeedDefault, window: 128 << 20, frame: 256 << 20},
+		{level: zstd.SpeedBetterCompression, window: bundle.DefaultWindowSize, frame: bundle.DefaultFrameSize},
+		{level: zstd.SpeedDefault, window: bundle.DefaultWindowSize, frame: bundle.DefaultFrameSize},
+		{level: zstd.SpeedFastest, window: bundle.DefaultWindowSize, frame: bundle.DefaultFrameSize},
 	}
 	f, err := os.Open(img)
 	if err != nil {

@@ -59,7 +59,9 @@ func describeMachine(ctx context.Context, bin string) machine {
 		}
 	}
 	if out, err := exec.CommandContext(ctx, bin, "version").Output(); err == nil {
-		m.ext4packVer = strings.TrimSpace(string(out))
+		// The first two lines: the version and the commit.
+		lines := strings.SplitN(strings.TrimSpace(string(out)), "\n", 3)
+		m.ext4packVer = strings.Join(lines[:min(2, len(lines))], ", ")
 	}
 	return m
 }

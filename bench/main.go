@@ -11,9 +11,15 @@
 //     generated debugfs script that fixes owners and modes), and
 //     `mke2fs -d TARBALL` and hcsshim's tar2ext4 where the machine has
 //     them, taking turns, -rounds rounds (3);
+//   - the Debian tar as a three-layer OCI image against one flat tar,
+//     against umoci unpack --rootless and mkfs.ext4 -d, and pulled from a
+//     local docker-registry (the images phase);
 //   - `ext4pack make-bundle --no-agents` against `zstd -19 -T2` of the same
 //     image, taking turns, and the bundle writer's compression settings
 //     (level, window, frame) one by one;
+//   - make-bundle's peak memory on a tar of 1 GiB of text at GOMAXPROCS 2
+//     and 16, against -oldbin (the binary before the memory budget) when
+//     given, and in a cgroup of 256 MiB where the harness can make one;
 //   - `ext4pack image` on generated tars of 10k, 100k and 1M small files and
 //     one with a 100,000-entry directory, against a near-empty tar, for the
 //     time and memory an entry costs;
@@ -28,7 +34,7 @@
 //
 // Usage (the flags' defaults come from the environment variables named):
 //
-//	go run ./bench -bin bin/ext4pack [-tar FILE] [-dir DIR] [-rounds N]
+//	go run ./bench -bin bin/ext4pack [-oldbin OLD] [-tar FILE] [-dir DIR] [-rounds N]
 //	               [-scale 10k,100k,1m,dir100k] [-skip LIST] [-out BENCHMARKS.md]
 //
 // The Debian tar is -tar (BENCH_TAR), else the boot test's cached one
@@ -55,6 +61,7 @@ import (
 // config is the run's settings.
 type config struct {
 	bin    string   // the ext4pack binary under test
+	oldBin string   // the binary from before the memory budget, for the memory phase; "" for none
 	tar    string   // the Debian rootfs tar; "" to find or build one
 	dir    string   // where the work directory is made (a tmpfs)
 	rounds int      // rounds of each measured pipeline
@@ -65,7 +72,7 @@ type config struct {
 }
 
 // phases a run has, in order; -skip takes their names.
-var phases = []string{"pipelines", "bundle", "compress", "scale", "profile"}
+var phases = []string{"pipelines", "images", "bundle", "compress", "memory", "scale", "profile"}
 
 func main() {
 	// Helper modes: the harness runs itself as one step of a pipeline, so
@@ -110,6 +117,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&c.bin, "bin", envOr("BENCH_BIN", "bin/ext4pack"), "the ext4pack binary (BENCH_BIN); `make build` makes bin/ext4pack")
 	fs.StringVar(&c.tar, "tar", os.Getenv("BENCH_TAR"), "the Debian rootfs tar (BENCH_TAR); default: the boot test's cache, else debootstrap")
+	fs.StringVar(&c.oldBin, "oldbin", os.Getenv("BENCH_OLD_BIN"), "an ext4pack from before the memory budget (BENCH_OLD_BIN), the memory phase's baseline; default: none")
 	fs.StringVar(&c.dir, "dir", envOr("BENCH_DIR", "/dev/shm"), "a tmpfs to work in (BENCH_DIR)")
 	rounds := fs.Int("rounds", 3, "rounds of each pipeline; medians are reported")
 	scale := fs.String("scale", envOr("BENCH_SCALE", "10k,100k,1m,dir100k"), "generated corpora (BENCH_SCALE): any of 10k, 100k, 1m, dir100k; \"none\" for none")
@@ -152,6 +160,14 @@ func parseFlags(args []string) (config, error) {
 	}
 	if st, err := os.Stat(c.bin); err != nil || st.IsDir() {
 		return c, fmt.Errorf("-bin %s: not a file (run `make build` first)", c.bin)
+	}
+	if c.oldBin != "" {
+		if c.oldBin, err = filepath.Abs(c.oldBin); err != nil {
+			return c, err
+		}
+		if st, err := os.Stat(c.oldBin); err != nil || st.IsDir() {
+			return c, fmt.Errorf("-oldbin %s: not a file", c.oldBin)
+		}
 	}
 	return c, nil
 }
@@ -207,6 +223,11 @@ func run(ctx context.Context, c config) error {
 			return err
 		}
 	}
+	if !c.skipped("images") {
+		if r.images, err = runImages(ctx, c, work, deb.path, st.Size()); err != nil {
+			return err
+		}
+	}
 	if !c.skipped("bundle") {
 		if r.bundle, err = runBundle(ctx, c, work, deb.path, img); err != nil {
 			return err
@@ -214,6 +235,11 @@ func run(ctx context.Context, c config) error {
 	}
 	if !c.skipped("compress") {
 		if r.compress, err = runCompress(ctx, img); err != nil {
+			return err
+		}
+	}
+	if !c.skipped("memory") {
+		if r.memory, err = runMemory(ctx, c, work); err != nil {
 			return err
 		}
 	}

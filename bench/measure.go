@@ -42,6 +42,11 @@ func (s *sample) add(t sample) {
 // the memory the child leaves, the parent's, into the child's maxrss.
 // The helper is small, and falls back to sampling below its own size.
 func runProc(ctx context.Context, stdout io.Writer, name string, args ...string) (sample, []byte, error) {
+	return runProcEnv(ctx, nil, stdout, name, args...)
+}
+
+// runProcEnv is runProc with env added to the harness's environment.
+func runProcEnv(ctx context.Context, env []string, stdout io.Writer, name string, args ...string) (sample, []byte, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return sample{}, nil, err
@@ -52,7 +57,7 @@ func runProc(ctx context.Context, stdout io.Writer, name string, args ...string)
 	}
 	defer pr.Close()
 	cmd := exec.CommandContext(ctx, self, append([]string{"rusage", name}, args...)...)
-	cmd.Env = append(cmd.Environ(), "LC_ALL=C")
+	cmd.Env = append(append(cmd.Environ(), "LC_ALL=C"), env...)
 	if stdout == nil {
 		stdout = io.Discard
 	}
@@ -91,6 +96,15 @@ func rusageMain(args []string) error {
 		return errors.New("usage: bench rusage COMMAND [ARG...] (reports on fd 3)")
 	}
 	report := os.NewFile(3, "rusage report")
+	if procs := os.Getenv("BENCH_CGROUP_PROCS"); procs != "" {
+		// Into the cgroup the harness made (makeCgroup), before the
+		// command starts, so that the command is in it from its first
+		// page; the helper's own few MiB are charged there too.
+		if err := os.WriteFile(procs, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return fmt.Errorf("joining the cgroup: %w", err)
+		}
+		os.Unsetenv("BENCH_CGROUP_PROCS")
+	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

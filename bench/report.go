@@ -20,8 +20,10 @@ type report struct {
 	load      loadReport
 	debian    debian
 	pipelines []*pipeline
+	images    *imagesResult
 	bundle    *bundleResult
 	compress  []compressRow
+	memory    *memoryResult
 	scale     []*corpus
 	profiles  []profile
 }
@@ -47,6 +49,7 @@ const (
 	targetBundleSize  = 1.05
 	targetBundleTime  = 0.2
 	targetTar2ext4Max = 1.0
+	targetBundleRSS   = 512 << 20
 )
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
@@ -129,11 +132,17 @@ func (r *report) markdown() string {
 	if len(r.pipelines) > 0 {
 		r.pipelineTable(&b)
 	}
+	if r.images != nil {
+		r.imagesTable(&b)
+	}
 	if r.bundle != nil {
 		r.bundleTable(&b)
 	}
 	if len(r.compress) > 0 {
 		r.compressTable(&b)
+	}
+	if r.memory != nil {
+		r.memoryTable(&b)
 	}
 	if len(r.scale) > 0 {
 		r.scaleTable(&b)
@@ -234,6 +243,45 @@ func (r *report) compressTable(b *bytes.Buffer) {
 			vsT = fmt.Sprintf("%.3f", c.wall.Seconds()/zWall.Seconds())
 		}
 		p("| %s | %dM | %dM | %s | %s | %s | %s | %s |\n", lvl, c.window>>20, c.frame>>20, secs(c.wall), secs(c.cpu), commas(c.size), vsS, vsT)
+	}
+	p("\n")
+}
+
+func (r *report) memoryTable(b *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	m := r.memory
+	p("### make-bundle's memory (issue 15)\n\n")
+	p("`ext4pack make-bundle --no-agents` on a generated tar of %s of text (%s of tar: 1 MiB files of words, compressing as text does), one run each: a run takes a minute. GOMAXPROCS is set in the environment. ", mib(memoryTextBytes), mib(m.tarSize))
+	if m.oldBin == "" {
+		p("No binary from before the memory budget was given (-oldbin), so there is no baseline in this run.\n\n")
+	} else {
+		p("\"Before\" is %s, the binary from before the memory budget (frames of 256 MiB, as many workers as GOMAXPROCS and frames allow), run in turn with this build.\n\n", "`"+m.oldBin+"`")
+	}
+	p("| binary | GOMAXPROCS | wall | CPU | peak RSS | size (B) | peak RSS vs before | size vs before | wall vs before |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	before := func(procs int) *memoryRun {
+		for _, x := range m.runs {
+			if strings.Contains(x.label, "before") && x.gomaxprocs == procs && x.skip == "" {
+				return x
+			}
+		}
+		return nil
+	}
+	for _, x := range m.runs {
+		if x.skip != "" {
+			p("| %s | %d | skipped: %s | | | | | | |\n", x.label, x.gomaxprocs, x.skip)
+			continue
+		}
+		vsRSS, vsSize, vsWall := "-", "-", "-"
+		if o := before(x.gomaxprocs); o != nil && o != x {
+			vsRSS = fmt.Sprintf("%.3fx", float64(x.s.maxRSS)/float64(o.s.maxRSS))
+			vsSize = fmt.Sprintf("%.4fx", float64(x.size)/float64(o.size))
+			vsWall = fmt.Sprintf("%.3fx", x.s.wall.Seconds()/o.s.wall.Seconds())
+		}
+		label := x.label
+		if x.cgroup != "" {
+			label += " (`" + x.cgroup + "`)"
+		}
+		p("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", label, x.gomaxprocs, secs(x.s.wall), secs(x.s.cpu), mib(x.s.maxRSS), commas(x.size), vsRSS, vsSize, vsWall)
 	}
 	p("\n")
 }
@@ -371,6 +419,21 @@ func (r *report) targetsTable(b *bytes.Buffer) {
 	}
 	if len(mem) > 0 {
 		p("| memory grows at most 300 B an entry (judged from the 10k corpus up) | %s | %s |\n", strings.Join(mem, ", "), verdict(memOK))
+	}
+	if m := r.memory; m != nil {
+		for _, x := range m.runs {
+			if strings.Contains(x.label, "before") {
+				continue
+			}
+			switch {
+			case x.skip != "":
+				p("| make-bundle in a 256 MiB cgroup | skipped: %s | |\n", x.skip)
+			case x.cgroup != "":
+				p("| make-bundle of 1 GiB of text completes in a 256 MiB cgroup | %s peak RSS | %s |\n", mib(x.s.maxRSS), verdict(x.s.maxRSS <= memoryCgroupMax))
+			default:
+				p("| make-bundle's peak RSS at most 512 MiB on 1 GiB of text, GOMAXPROCS %d | %s | %s |\n", x.gomaxprocs, mib(x.s.maxRSS), verdict(x.s.maxRSS <= targetBundleRSS))
+			}
+		}
 	}
 	if br := r.bundle; br != nil && len(br.zstd) > 0 && len(br.bundle) > 0 {
 		s := float64(br.bundleSize) / float64(br.zstdSize)

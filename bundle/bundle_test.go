@@ -100,6 +100,12 @@ func TestWriteGo(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range imageCases() {
 		t.Run(c.name, func(t *testing.T) {
+			// ExtractRootfs takes only ext4 images; the others are
+			// refused after Write has made their bundles.
+			ext4 := c.size >= 4096
+			if ext4 {
+				c = ext4Case(c)
+			}
 			img, content := makeImage(t, dir, c)
 			path, res := writeBundle(t, dir, img, WithFrameSize(MinFrameSize))
 
@@ -163,7 +169,14 @@ func TestWriteGo(t *testing.T) {
 			if _, err := dst.WriteString("stale content that must go"); err != nil {
 				t.Fatal(err)
 			}
-			if m, err := ExtractRootfs(context.Background(), f, dst); err != nil || m != res.Manifest {
+			m, err = ExtractRootfs(context.Background(), f, dst)
+			if !ext4 {
+				if !errors.Is(err, ErrNotExt4) {
+					t.Errorf("ExtractRootfs of a %d-byte image: %v, want ErrNotExt4", c.size, err)
+				}
+				return
+			}
+			if err != nil || m != res.Manifest {
 				t.Fatalf("ExtractRootfs %+v, %v", m, err)
 			}
 			got, err := os.ReadFile(out)
@@ -630,7 +643,7 @@ func TestWriteErrors(t *testing.T) {
 // bundles that are not what Write makes.
 func TestExtractRejects(t *testing.T) {
 	dir := t.TempDir()
-	img, content := makeImage(t, dir, imageCases()[6])
+	img, content := makeImage(t, dir, ext4Case(imageCases()[6]))
 	path, res := writeBundle(t, dir, img)
 	good := decompress(t, path)
 
@@ -730,5 +743,104 @@ func TestGolden(t *testing.T) {
 	}
 	if res.SHA256 != goldenSHA256 {
 		t.Errorf("bundle SHA-256 %s, want %s", res.SHA256, goldenSHA256)
+	}
+}
+
+// hostileBundle builds a bundle the way Write lays one out, but from a scan
+// result made up by the caller, with any manifest: what an attacker can
+// write by hand. Data extents are read from image.
+func hostileBundle(t testing.TB, m Manifest, scan scanResult, image *os.File) []byte {
+	t.Helper()
+	manifest, err := m.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range scan.extents {
+		scan.dataBytes += e.len
+	}
+	s, err := newTarStream(image, manifest, scan, testTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([]byte, s.size)
+	if _, err := s.ReadAt(raw, 0); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc.EncodeAll(raw, nil)
+}
+
+// TestExtractHostile: bundles that claim huge images, or images that are not
+// ext4, are refused before any hashing, in the time it takes to decompress
+// a few KiB. The first is issue 15's: 404 bytes of bundle holding a 15 TiB
+// member of holes, which kept inspect hashing zeros past 30 s. The time
+// bound is a guard against that hang, not a benchmark.
+func TestExtractHostile(t *testing.T) {
+	const tib = int64(1) << 40
+	dir := t.TempDir()
+	small := int64(64 << 10)
+	// A 64 KiB image whose first block holds a superblock: for its own
+	// size, or made up.
+	withSB := func(name string, sb []byte) *os.File {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		if err := f.Truncate(small); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt(sb, 1024); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	claim := func(size int64) Manifest {
+		m := testManifest
+		m.Rootfs, m.RootfsSizeBytes, m.RootfsSHA256 = RootfsName, size, strings.Repeat("0", 64)
+		return m
+	}
+	hugeSB := superblock(15 * tib)
+	badBlockSize := superblock(small)
+	badBlockSize[0x18] = 20 // s_log_block_size
+	badCsum := superblock(small)
+	badCsum[0x65] |= 0x04 // s_feature_ro_compat (0x64): metadata_csum (0x400), with no checksum
+	head := scanResult{size: small, extents: []extent{{0, holeBlock}}}
+
+	for _, tc := range []struct {
+		name   string
+		bundle []byte
+		want   error
+		msg    string
+	}{
+		{"15 TiB of holes", hostileBundle(t, claim(15*tib), scanResult{size: 15 * tib}, nil), ErrNotExt4, "no ext4 superblock"},
+		{"over 16 TiB", hostileBundle(t, claim(17*tib), scanResult{size: 17 * tib}, nil), ErrFormat, "over 16 TiB"},
+		{"manifest claims more than the member holds", hostileBundle(t, claim(15*tib), head, withSB("own", superblock(small))), ErrChecksum, "the manifest says 16492674416640"},
+		{"a 64 KiB filesystem in a 15 TiB member", hostileBundle(t, claim(15*tib), scanResult{size: 15 * tib, extents: []extent{{0, holeBlock}}}, withSB("own2", superblock(small))), ErrNotExt4, "describes 16 blocks of 4096 bytes, but the image is 16492674416640 bytes"},
+		{"a 15 TiB filesystem in a 64 KiB member", hostileBundle(t, claim(small), head, withSB("huge", hugeSB)), ErrNotExt4, "but the image is 65536 bytes"},
+		{"block size", hostileBundle(t, claim(small), head, withSB("bs", badBlockSize)), ErrNotExt4, "block size of 2^20 KiB"},
+		{"checksum", hostileBundle(t, claim(small), head, withSB("csum", badCsum)), ErrNotExt4, "checksum"},
+		{"too short for a superblock", hostileBundle(t, claim(1000), scanResult{size: 1000}, nil), ErrNotExt4, "1000 bytes is too short"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst, err := os.Create(filepath.Join(dir, "out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dst.Close()
+			start := time.Now()
+			_, err = ExtractRootfs(context.Background(), bytes.NewReader(tc.bundle), dst)
+			took := time.Since(start)
+			t.Logf("%d-byte bundle: %v (%v)", len(tc.bundle), err, took)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %v, want %v saying %q", err, tc.want, tc.msg)
+			}
+			if took > 5*time.Second {
+				t.Errorf("refused after %v: it hashed", took)
+			}
+		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+
+	"github.com/ext4pack/ext4pack/ext4w"
 )
 
 // Manifest is manifest.json, the first member of a bundle (SPEC, "Bundle").
@@ -29,9 +31,20 @@ type Manifest struct {
 	// (SPEC "Guest init systems"): systemd, openrc, runit, busybox,
 	// sysvinit or ext4pack-init; empty without guest files.
 	GuestInit string `json:"guest_init,omitempty"`
+	// Source is where the rootfs came from, for a container image.
+	Source *Source `json:"source,omitempty"`
 
 	// CreatedBy is "ext4pack VERSION".
 	CreatedBy string `json:"created_by"`
+}
+
+// Source records the container image a bundle was made from.
+type Source struct {
+	// Image is the reference as the user gave it.
+	Image string `json:"image"`
+	// Digest is the image manifest's digest ("sha256:..."), omitted where
+	// the source has no manifest (a legacy docker save archive).
+	Digest string `json:"digest,omitempty"`
 }
 
 // Architectures a manifest may name (SPEC, "CLI": --arch).
@@ -39,6 +52,11 @@ const (
 	ArchX86_64  = "x86_64"
 	ArchAarch64 = "aarch64"
 )
+
+// MaxRootfsSize is the largest image a bundle holds: 16 TiB, the largest
+// ext4pack writes (ext4w.MaxSize). A manifest that claims more is refused,
+// so that a reader never sets out to hash terabytes of holes.
+const MaxRootfsSize = ext4w.MaxSize
 
 // maxManifestSize bounds manifest.json when reading a bundle, so that a
 // corrupt header cannot make the reader allocate gigabytes.
@@ -48,7 +66,7 @@ const maxManifestSize = 1 << 20
 // characters of [a-z0-9._-] starting with a letter or digit, an
 // architecture other than x86_64 or aarch64, an empty CreatedBy, a Rootfs
 // other than RootfsName, a negative size or a RootfsSHA256 that is not 64
-// lowercase hex digits.
+// lowercase hex digits, or a size over MaxRootfsSize.
 func (m *Manifest) Validate() error {
 	if err := m.validateCaller(); err != nil {
 		return err
@@ -58,6 +76,8 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("bundle: manifest rootfs %q is not %q", m.Rootfs, RootfsName)
 	case m.RootfsSizeBytes < 0:
 		return fmt.Errorf("bundle: manifest rootfs_size_bytes %d is negative", m.RootfsSizeBytes)
+	case m.RootfsSizeBytes > MaxRootfsSize:
+		return fmt.Errorf("bundle: manifest rootfs_size_bytes %d is over 16 TiB (%d), the largest image ext4pack writes", m.RootfsSizeBytes, int64(MaxRootfsSize))
 	case !isSHA256Hex(m.RootfsSHA256):
 		return fmt.Errorf("bundle: manifest rootfs_sha256 %q is not 64 lowercase hex digits", m.RootfsSHA256)
 	}

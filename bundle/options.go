@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -24,11 +25,20 @@ const (
 	// DefaultFrameSize is the amount of tar stream compressed into each
 	// independent zstd frame. Frames are the unit of parallel work; their
 	// boundaries sit at fixed offsets of the tar stream, so the output does
-	// not depend on how many run at once. Larger frames lose fewer matches
-	// at the boundaries but give fewer frames to share out: on a Debian
-	// rootfs image, frames of 256 MiB came within 4.7% of `zstd -19`'s
-	// size and frames of 128 MiB within 5.1% (the table in bench_test.go).
-	DefaultFrameSize = 256 << 20
+	// not depend on how many run at once. A frame no larger than the
+	// window keeps an encoder's history to the window (a larger frame
+	// needs twice the window: 163 MiB against 291 MiB a worker at the
+	// best level), so that one worker fits a memory budget of 256 MiB
+	// and two fit DefaultMemoryBudget. Frames of twice the window lost
+	// fewer matches at the boundaries: on a Debian rootfs image 256 MiB
+	// frames were 0.7% smaller, on 712 MB of Debian's /usr 0.4%
+	// (BENCHMARKS.md, the compression table).
+	DefaultFrameSize = 128 << 20
+
+	// DefaultMemoryBudget is the memory Write plans for: SPEC "Bundle"
+	// gives make-bundle 512 MiB at the defaults, whatever the image size
+	// and the number of CPUs.
+	DefaultMemoryBudget = 512 << 20
 
 	// MaxWindowSize is the largest window WithWindowSize accepts: frames
 	// with a larger window need `zstd -d --long=N` or --memory to decode.
@@ -46,6 +56,11 @@ type options struct {
 	level       zstd.EncoderLevel
 	windowSize  int
 	frameSize   int64
+	budget      int64
+	budgetFrom  string // what set budget, for messages
+	// limits returns the machine's memory limits that may lower budget:
+	// systemLimits, or fakes in tests.
+	limits func() ([]memLimit, error)
 }
 
 func (o *options) setDefaults() {
@@ -55,6 +70,9 @@ func (o *options) setDefaults() {
 		level:       zstd.SpeedBestCompression,
 		windowSize:  DefaultWindowSize,
 		frameSize:   DefaultFrameSize,
+		budget:      DefaultMemoryBudget,
+		budgetFrom:  "bundle.DefaultMemoryBudget",
+		limits:      systemLimits,
 	}
 }
 
@@ -88,12 +106,10 @@ func WithModTime(t time.Time) Option {
 	}
 }
 
-// WithConcurrency sets how many frames are compressed at once. The default
-// is GOMAXPROCS; the range is 1 and up. The output bytes do not depend on it.
-// At the default window and frame size each worker holds about 550 MiB
-// (the encoder's history is twice the window, its match tables 34 MiB,
-// plus the compressed frame), and Write never runs more workers than
-// there are frames.
+// WithConcurrency sets how many frames are compressed at once, at most. The
+// default is GOMAXPROCS; the range is 1 and up. The output bytes do not
+// depend on it. Write runs fewer workers when the memory budget holds fewer
+// (see WithMemoryBudget), and never more than there are frames.
 func WithConcurrency(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
@@ -116,9 +132,26 @@ func WithProgress(fn func(done, total int64)) Option {
 	}
 }
 
+// WithMemoryBudget sets the memory, in bytes, that Write plans its
+// compression workers for: the budget of the whole process, of which
+// Write keeps memoryReserve for everything but the workers. The default is
+// DefaultMemoryBudget; the range is 1 and up. A cgroup memory limit or a
+// GOMEMLIMIT below it lowers it (see PlanMemory). The budget decides how
+// many frames are compressed at once, never the output bytes; a budget too
+// small for one worker is an error (ErrMemoryBudget).
+func WithMemoryBudget(n int64) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("bundle: memory budget %d is below 1 byte", n)
+		}
+		o.budget, o.budgetFrom = n, "bundle.WithMemoryBudget"
+		return nil
+	}
+}
+
 // WithLevel sets the zstd encoder level. The default, and what SPEC asks
-// for, is zstd.SpeedBestCompression; lower levels exist for tests and
-// benchmarks. Any of the four zstd.Speed* constants is accepted.
+// for, is zstd.SpeedBestCompression. Any of the four zstd.Speed* constants
+// is accepted; ParseLevel reads their names.
 func WithLevel(l zstd.EncoderLevel) Option {
 	return func(o *options) error {
 		switch l {
@@ -128,6 +161,21 @@ func WithLevel(l zstd.EncoderLevel) Option {
 		}
 		return fmt.Errorf("bundle: unknown zstd encoder level %d", int(l))
 	}
+}
+
+// Levels are the names of the four zstd levels, fastest first, as
+// ParseLevel reads them and make-bundle's --compression takes them.
+var Levels = []string{"fastest", "default", "better", "best"}
+
+// ParseLevel returns the zstd level called name, one of Levels:
+// klauspost/compress/zstd's own names for its four levels.
+func ParseLevel(name string) (zstd.EncoderLevel, error) {
+	for _, l := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression, zstd.SpeedBestCompression} {
+		if name == l.String() {
+			return l, nil
+		}
+	}
+	return 0, fmt.Errorf("bundle: unknown compression level %q (want %s)", name, strings.Join(Levels, ", "))
 }
 
 // WithWindowSize sets the zstd window in bytes: a power of two from

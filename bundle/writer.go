@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 )
 
 // ErrImageChanged is returned by Write when the image's size or
@@ -45,8 +46,11 @@ type Result struct {
 // Write reads image with ReadAt from offset 0 to its size, and leaves its
 // file offset where it was. The image must not change during Write: a
 // change of size or modification time is reported as ErrImageChanged.
-// dst receives only whole frames, in order; on error, what was written is
+// dst receives the frames in order; on error, what was written is
 // incomplete and should be removed. Write stops early when ctx is done.
+//
+// Write plans its memory first (PlanMemory) and fails with ErrMemoryBudget,
+// before reading the image, when the budget cannot hold one worker.
 func Write(ctx context.Context, dst io.Writer, image *os.File, m Manifest, opts ...Option) (Result, error) {
 	o, err := newOptions(opts)
 	if err != nil {
@@ -54,6 +58,10 @@ func Write(ctx context.Context, dst io.Writer, image *os.File, m Manifest, opts 
 	}
 	// Check what can be checked before spending a pass on the image.
 	if err := m.validateCaller(); err != nil {
+		return Result{}, err
+	}
+	plan, err := o.plan()
+	if err != nil {
 		return Result{}, err
 	}
 	name := image.Name()
@@ -89,7 +97,11 @@ func Write(ctx context.Context, dst io.Writer, image *os.File, m Manifest, opts 
 	if o.progress != nil {
 		pass2 = func(end int64) { o.progress(size+stream.imageDone(end, size), total) }
 	}
-	sum, written, err := compress(ctx, dst, stream, o, pass2)
+	// The encoders are the bulk of Write's memory. Collecting first lets
+	// them reuse what the caller has let go (make-bundle's image writer
+	// leaves up to hundreds of MiB of garbage), instead of adding to it.
+	runtime.GC()
+	sum, written, err := compress(ctx, dst, stream, o, plan, pass2)
 	if err != nil {
 		return Result{}, err
 	}

@@ -71,6 +71,20 @@ func (w *Writer) Close() error {
 	return err
 }
 
+// Abort gives the image up, after an error of the caller's: the
+// background writer stops and nothing more is written, so the output
+// holds garbage. Later calls, Close included, return ErrClosed. A program
+// that makes many images calls Close or Abort on each, or leaks the
+// writer's goroutine and buffers.
+func (w *Writer) Abort() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.data.wait()
+	w.data.stop()
+}
+
 func (w *Writer) finish() error {
 	var cs closeState
 	w.makeLostFound(&cs)

@@ -168,10 +168,13 @@ type inode struct {
 	// so it costs 8 bytes and no allocation. Other layouts live in ext.
 	run0Start uint32
 	run0Len   uint32
-	size      uint64
-	times     [4][2]uint32 // atime, ctime, mtime, crtime as encodeTime gives them
-	ext       *inodeExt    // the rare parts, nil for most inodes
-	dir       *dir
+	// layer is the layer that made this inode or, for a directory, last
+	// named it (NewLayer); it fills what would be padding.
+	layer uint32
+	size  uint64
+	times [4][2]uint32 // atime, ctime, mtime, crtime as encodeTime gives them
+	ext   *inodeExt    // the rare parts, nil for most inodes
+	dir   *dir
 }
 
 // inodeExt holds what few inodes have, out of line.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -47,7 +48,12 @@ type Writer struct {
 	dirCache struct {
 		path string
 		id   uint32
+		// touched: the directories on path were marked as named by
+		// the current layer on the way.
+		touched bool
 	}
+	// layer counts NewLayer calls: 0 for a flat tar.
+	layer       uint32
 	newest      timestamp
 	haveNewest  bool
 	freed       []span // blocks of replaced files, free again
@@ -69,6 +75,12 @@ func NewWriter(out Output, opts ...Option) (*Writer, error) {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
+	}
+	if f, ok := out.(*os.File); ok {
+		// Only Windows needs it (punch_windows.go), and a file system
+		// without sparse files refuses it: the image is right either
+		// way, and holes then cost their zeros.
+		_ = MarkSparse(f)
 	}
 	w := &Writer{out: out, opt: o, sum: sha256.New()}
 	w.data = newStream(out, worstBackupRegion)
@@ -157,6 +169,7 @@ func (w *Writer) Create(name string, f *File) error {
 		return entryErr("create", name, err)
 	}
 	w.hashEntry(name, f)
+	n.layer = w.layer
 	if len(parts) == 0 { // the root
 		if !n.isDir() {
 			return entryErr("create", name, ErrNotDir)
@@ -300,6 +313,7 @@ func (w *Writer) updateDir(id uint32, n inode) {
 	o := w.nodes.at(id)
 	o.mode, o.uid, o.gid, o.times, o.ext = n.mode, n.uid, n.gid, n.times, n.ext
 	o.defaultTime = false
+	o.layer = w.layer
 }
 
 // parentDir resolves the directory holding parts' last component, making
@@ -307,7 +321,11 @@ func (w *Writer) updateDir(id uint32, n inode) {
 func (w *Writer) parentDir(parts []string, create bool) (uint32, error) {
 	dirParts := parts[:len(parts)-1]
 	path := strings.Join(dirParts, "/")
-	if w.dirCache.id != 0 && w.dirCache.path == path && w.nodes.at(w.dirCache.id).dir != nil {
+	// In a layer, the directories an entry is made under are named by
+	// that layer too, as an implicit parent is in an extracted layer: an
+	// opaque marker later in the layer must not hide them.
+	touch := create && w.layer > 0
+	if w.dirCache.id != 0 && w.dirCache.path == path && w.nodes.at(w.dirCache.id).dir != nil && (w.dirCache.touched || !touch) {
 		return w.dirCache.id, nil
 	}
 	id := uint32(1)
@@ -318,18 +336,22 @@ func (w *Writer) parentDir(parts []string, create bool) (uint32, error) {
 			if !create {
 				return 0, ErrNotExist
 			}
-			nid := w.nodes.add(inode{mode: sIFDIR | 0o755, links: 2, dir: &dir{parent: id}, defaultTime: true})
+			nid := w.nodes.add(inode{mode: sIFDIR | 0o755, links: 2, dir: &dir{parent: id}, defaultTime: true, layer: w.layer})
 			d.add(strings.Clone(p), nid)
 			d.subdirs++
 			id = nid
 			continue
 		}
 		id = d.ents[i].id
-		if n := w.nodes.at(id); n.dir == nil {
+		n := w.nodes.at(id)
+		if n.dir == nil {
 			return 0, &NotDirError{Path: strings.Join(dirParts[:k+1], "/"), Type: n.fileType(), Linkname: w.linkname(n)}
 		}
+		if touch {
+			n.layer = w.layer
+		}
 	}
-	w.dirCache.path, w.dirCache.id = path, id
+	w.dirCache.path, w.dirCache.id, w.dirCache.touched = path, id, touch
 	return id, nil
 }
 
@@ -402,6 +424,13 @@ func (w *Writer) Link(oldname, newname string) error {
 	}
 	if w.nodes.at(target).dir != nil {
 		return entryErr("link", newname, fmt.Errorf("target %q: %w", oldname, ErrIsDir))
+	}
+	if w.nodes.at(target).layer < w.layer {
+		parent, i, _ := w.find(oldParts)
+		w.touchParents(oldParts)
+		if target, err = w.copyUp(parent, i, oldname); err != nil {
+			return err
+		}
 	}
 	if w.nodes.at(target).links >= maxLinks {
 		return entryErr("link", newname, fmt.Errorf("%w: %q already has %d names", ErrTooManyLinks, oldname, maxLinks))

@@ -438,3 +438,53 @@ func writeSplit(w *ext4w.Writer, data []byte, n int) error {
 	}
 	return nil
 }
+
+// TestClampWarns checks SPEC's time rules from the caller's side: times ext4
+// holds exactly are stored without a word, and a time outside 1901..2446
+// or in e2fsck's "likely pre-1970" band (2310-04-04 16:10:40 UTC to
+// 2378-04-22) is clamped with a warning that says so.
+func TestClampWarns(t *testing.T) {
+	for _, tc := range []struct {
+		when time.Time
+		warn bool
+	}{
+		{time.Date(1901, 12, 14, 0, 0, 0, 0, time.UTC), false},
+		{time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{time.Date(2309, 12, 31, 0, 0, 0, 0, time.UTC), false},
+		{time.Date(2310, 4, 4, 0, 0, 0, 0, time.UTC), false},
+		{time.Date(2310, 4, 5, 0, 0, 0, 0, time.UTC), true},
+		{time.Date(2378, 4, 21, 0, 0, 0, 0, time.UTC), true},
+		{time.Date(2379, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{time.Date(2446, 5, 10, 0, 0, 0, 0, time.UTC), false},
+		{time.Date(2447, 1, 1, 0, 0, 0, 0, time.UTC), true},
+	} {
+		t.Run(tc.when.Format("2006-01-02"), func(t *testing.T) {
+			f, err := os.Create(filepath.Join(t.TempDir(), "img"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var warns []string
+			w, err := ext4w.NewWriter(f, ext4w.WithWarn(func(m string) { warns = append(warns, m) }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			file := reg(0o644, 0)
+			file.Mtime = tc.when
+			if err := w.Create("f", file); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.warn != (len(warns) > 0) {
+				t.Fatalf("warnings %q, want a warning: %v", warns, tc.warn)
+			}
+			for _, m := range warns {
+				if !strings.Contains(m, "clamped") || !strings.Contains(m, tc.when.Format("2006-01-02")) {
+					t.Errorf("warning %q does not name the time and say it was clamped", m)
+				}
+			}
+		})
+	}
+}

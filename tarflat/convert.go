@@ -79,7 +79,10 @@ func (r *Reader) convert(h *tar.Header) (e *Entry, skip bool, err error) {
 		return nil, false, err
 	}
 	switch h.Typeflag {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+		// Typeflag '7' (contiguous) asked the old systems that had them
+		// for contiguous storage; GNU tar, bsdtar and archive/tar all
+		// extract it as a regular file (SPEC "Tar input rules").
 		if strings.HasSuffix(h.Name, "/") && name != "." {
 			// Old tars mark a directory by a trailing slash on a regular
 			// entry (typeflag NUL or '0'); GNU tar and bsdtar extract it
@@ -144,6 +147,9 @@ func (r *Reader) convert(h *tar.Header) (e *Entry, skip bool, err error) {
 // ".wh..wh.*" metadata, the opaque marker among it, only concerns lower
 // layers, which a flat tar does not have: it is dropped.
 func (r *Reader) whiteout(e *Entry, base string) (*Entry, bool, error) {
+	if r.layer {
+		return layerWhiteout(e, base)
+	}
 	if strings.HasPrefix(base, whiteoutMeta) {
 		r.warn("tar entry %q: whiteout metadata dropped (a flat tar has no lower layer); a docker export tar has none", e.Raw)
 		return nil, true, nil
@@ -154,6 +160,30 @@ func (r *Reader) whiteout(e *Entry, base string) (*Entry, bool, error) {
 	}
 	e.Op, e.Name = OpRemove, path.Join(path.Dir(e.Name), victim)
 	r.warn("tar entry %q: whiteout: removing %q if an earlier entry made it; a docker export tar has none", e.Raw, e.Name)
+	return e, false, nil
+}
+
+// whiteoutOpaque marks its directory opaque (OCI image-spec, layer.md).
+const whiteoutOpaque = whiteoutMeta + ".opq"
+
+// layerWhiteout turns an image layer's whiteout into what it asks of the
+// layers below: ".wh..wh..opq" hides the lower entries of its directory,
+// ".wh.NAME" removes NAME. Other aufs metadata (".wh..wh.plnk" and the
+// like) is not part of the OCI format, and is dropped. Whiteouts are
+// normal in layers: no warning.
+func layerWhiteout(e *Entry, base string) (*Entry, bool, error) {
+	switch {
+	case base == whiteoutOpaque:
+		e.Op, e.Name = OpOpaque, path.Dir(e.Name)
+		return e, false, nil
+	case strings.HasPrefix(base, whiteoutMeta):
+		return nil, true, nil
+	}
+	victim := strings.TrimPrefix(base, whiteoutPrefix)
+	if victim == "" {
+		return nil, false, errors.New(`a whiteout with an empty name (".wh." alone)`)
+	}
+	e.Op, e.Name = OpRemove, path.Join(path.Dir(e.Name), victim)
 	return e, false, nil
 }
 
@@ -173,7 +203,6 @@ func globalHeader(h *tar.Header) error {
 // typeName names a typeflag ext4pack does not write.
 func typeName(flag byte) string {
 	known := map[byte]string{
-		tar.TypeCont:          "contiguous file",
 		'A':                   "Solaris ACL",
 		'D':                   "GNU incremental-dump directory",
 		'E':                   "Solaris extended attributes",

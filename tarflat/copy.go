@@ -19,18 +19,63 @@ import (
 // fixed size, Copy reads on to the end, so that w.Close can say how much
 // the whole tar needs.
 func Copy(w *ext4w.Writer, r *Reader) (Info, error) {
-	c := copier{w: w, r: r, elves: map[uint32]elfInfo{}, kept: map[uint32][]byte{}}
-	full := w.OutOfSpace()
+	c := newCopier(w)
+	if err := c.copy(r); err != nil {
+		return c.info, err
+	}
+	return c.finish(), nil
+}
+
+// Layers flattens a container image's layers into one ext4w.Writer,
+// oldest first, as overlayfs shows them: each layer's whiteouts and
+// opaque markers act on the layers below it, wherever they stand in the
+// layer, and a hardlink may name a file of any lower layer (OCI
+// image-spec, layer.md). Nothing is extracted: each layer streams
+// straight into the image.
+type Layers struct {
+	c copier
+}
+
+// NewLayers returns a Layers that writes to w. Like Copy, it does not
+// close w.
+func NewLayers(w *ext4w.Writer) *Layers {
+	return &Layers{c: newCopier(w)}
+}
+
+// Add reads the next layer from r to its end. r must be new: Add reads
+// it as an image layer, whose whiteouts are not warned about. Errors are
+// as Copy's.
+func (l *Layers) Add(r *Reader) error {
+	if r.started {
+		return errors.New("tarflat: Layers.Add needs a Reader that has not started")
+	}
+	r.layer = true
+	if err := l.c.w.NewLayer(); err != nil {
+		return err
+	}
+	return l.c.copy(r)
+}
+
+// Info is what the layers so far tell about the image, as Copy's Info.
+func (l *Layers) Info() Info { return l.c.finish() }
+
+func newCopier(w *ext4w.Writer) copier {
+	return copier{w: w, elves: map[uint32]elfInfo{}, kept: map[uint32][]byte{}, full: w.OutOfSpace()}
+}
+
+// copy applies every entry of r.
+func (c *copier) copy(r *Reader) error {
+	c.r = r
 	for {
 		e, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			// Hardlinks, whiteouts and dropped entries made no inode of
 			// their own, but their mtimes count too.
-			w.NoteMtime(r.Newest())
-			return c.finish(), nil
+			c.w.NoteMtime(r.Newest())
+			return nil
 		}
 		if err != nil {
-			return c.info, err
+			return err
 		}
 		c.info.Entries++
 		if err := c.apply(e); err != nil {
@@ -38,10 +83,10 @@ func Copy(w *ext4w.Writer, r *Reader) (Info, error) {
 			if !errors.As(err, &ee) {
 				err = &EntryError{Name: e.Raw, Offset: e.Offset, Err: err}
 			}
-			return c.info, err
+			return err
 		}
-		if !full && w.OutOfSpace() {
-			full = true
+		if !c.full && c.w.OutOfSpace() {
+			c.full = true
 			r.warn("tar entry %q (at byte %d) does not fit the image size; reading on to count what the whole tar needs", e.Raw, e.Offset)
 		}
 	}
@@ -60,6 +105,7 @@ type copier struct {
 	kept  map[uint32][]byte
 	// usrBin lists the ELF executables made under usr/bin, in tar order.
 	usrBin []namedID
+	full   bool // the image ran out of its fixed size
 }
 
 type namedID struct {
@@ -73,7 +119,12 @@ func (c *copier) apply(e *Entry) error {
 		return c.create(e)
 	case OpLink:
 		return c.link(e)
+	case OpOpaque:
+		return unwrapEntry(c.w.Opaque(e.Name))
 	case OpRemove:
+		if c.r.layer {
+			return unwrapEntry(c.w.Whiteout(e.Name))
+		}
 		err := c.w.Remove(e.Name)
 		// A whiteout of a name no earlier entry made is a no-op (SPEC),
 		// and so is one under a name that is not a directory.
@@ -172,6 +223,8 @@ func (c *copier) link(e *Entry) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ext4w.ErrNotExist) && c.r.layer:
+		return fmt.Errorf("hardlink to %q, which nothing in this layer or the layers below made, or a whiteout removed", e.Target)
 	case errors.Is(err, ext4w.ErrNotExist):
 		return fmt.Errorf("hardlink to %q, which no earlier entry made (a hardlink must come after its target)", e.Target)
 	case errors.Is(err, ext4w.ErrIsDir):

@@ -3,10 +3,10 @@ package tarflat
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io"
 
 	"github.com/klauspost/compress/zstd"

@@ -373,7 +373,9 @@ func (s *tarStream) paxSparse(h *tar.Header, pax map[string]string) error {
 	case pax["GNU.sparse.map"] == "" && pax["GNU.sparse.numblocks"] == "":
 		return nil // not sparse
 	}
-	if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
+	if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA && h.Typeflag != tar.TypeCont {
+		// A contiguous file ('7') is a regular file here, and archive/tar
+		// reads sparse records on it too.
 		return fmt.Errorf("GNU sparse records on an entry of type %q, not a regular file", h.Typeflag)
 	}
 	if name := pax["GNU.sparse.name"]; name != "" {

@@ -17,6 +17,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"time"
 
@@ -31,6 +32,7 @@ const (
 	OpCreate Op = iota + 1 // create or replace Name as File describes
 	OpLink                 // make Name another name of Target
 	OpRemove               // remove Name and what is under it (a whiteout)
+	OpOpaque               // hide what lower layers put in directory Name (an image layer's opaque marker)
 )
 
 // Entry is one normalised tar entry.
@@ -58,7 +60,8 @@ const (
 type Option func(*options) error
 
 type options struct {
-	warn func(string)
+	warn   func(string)
+	digest hash.Hash
 }
 
 // defaults is the one place defaults are set.
@@ -77,6 +80,21 @@ func WithWarn(f func(msg string)) Option {
 	}
 }
 
+// WithDigest has every byte of the uncompressed tar stream written to h,
+// so that the caller can check an image layer against its diff_id once
+// Next has returned io.EOF. A stream that goes on for more than 64 MiB
+// after its end-of-archive marker cannot be hashed whole, and is then an
+// error. Default: none.
+func WithDigest(h hash.Hash) Option {
+	return func(o *options) error {
+		if h == nil {
+			return errors.New("tarflat: nil digest hash")
+		}
+		o.digest = h
+		return nil
+	}
+}
+
 // Reader reads normalised entries from a tar stream.
 type Reader struct {
 	in    io.Reader
@@ -84,6 +102,9 @@ type Reader struct {
 	s     *tarStream
 	codec string // "", "gzip" or "zstd"
 	close func()
+	// layer: the tar is an image layer (Layers.Add), whose whiteouts
+	// act on the layers below it, rather than a flat rootfs tar.
+	layer bool
 
 	started bool
 	cur     *tar.Header // the entry whose data Read reads
@@ -153,6 +174,9 @@ func (r *Reader) start() error {
 		return err
 	}
 	r.codec, r.close = codec, closeFn
+	if r.opt.digest != nil {
+		src = io.TeeReader(src, r.opt.digest)
+	}
 	br, ok := src.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(src, 256<<10)
@@ -290,6 +314,8 @@ func (r *Reader) end(at int64) error {
 		return streamErr(err, "the data after the end-of-archive marker")
 	}
 	switch {
+	case bounded && r.opt.digest != nil:
+		return badInput("more than %d MiB follow the tar end-of-archive marker at byte %d: too much to read for checking the stream's digest", maxTrailing>>20, at)
 	case bounded:
 		r.warn("ignoring what follows the tar end-of-archive marker at byte %d: %d MiB or more, not read to its end (a compressed stream's checksum is not checked)", at, maxTrailing>>20)
 	case nonzero > 0:

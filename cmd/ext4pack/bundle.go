@@ -2,34 +2,30 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ext4pack/ext4pack"
 	"github.com/ext4pack/ext4pack/agents"
 	"github.com/ext4pack/ext4pack/bundle"
-	"github.com/ext4pack/ext4pack/ext4w"
-	"github.com/ext4pack/ext4pack/tarflat"
 )
 
 func makeBundleCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "make-bundle",
-		Usage: "write a microVM image bundle (.tar.zst of manifest.json and rootfs.ext4) from a rootfs tar",
-		UsageText: "ext4pack make-bundle --rootfs-tar FILE|- --name NAME [--distro D] [--arch A] [--kernel-ref K]\n" +
-			"     [--description TEXT] [--size SIZE] [--inodes N] [--label L] [--uuid U] [--out PATH]\n" +
-			"     [--agent-bin PATH] [--init-bin PATH] [--no-agents] [--json]",
+		Usage: "write a microVM image bundle (.tar.zst of manifest.json and rootfs.ext4) from a rootfs tar or a container image",
+		UsageText: "ext4pack make-bundle (--rootfs-tar FILE|- | --image REF) --name NAME [--platform P] [--distro D] [--arch A]\n" +
+			"     [--kernel-ref K] [--description TEXT] [--size SIZE] [--inodes N] [--label L] [--uuid U] [--out PATH]\n" +
+			"     [--agent-bin PATH] [--init-bin PATH] [--no-agents] [--compression LEVEL] [--json]",
 		Description: `Prints three lines on stdout (path, sha256, size), or with --json a catalog entry.
-Example:
-   docker export $(docker create debian:bookworm) | ext4pack make-bundle --rootfs-tar - --name debian-12`,
+Examples:
+   docker export $(docker create debian:bookworm) | ext4pack make-bundle --rootfs-tar - --name debian-12
+   ext4pack make-bundle --image docker://debian:bookworm --name debian-12`,
 		Flags: append(imageFlags(),
 			&cli.StringFlag{Name: "name", Usage: "bundle name: 1-64 of [a-z0-9._-], starting with a letter or digit"},
 			&cli.StringFlag{Name: "distro", Usage: "distro for the manifest (default: ID= of the tar's os-release)"},
@@ -40,6 +36,7 @@ Example:
 			&cli.StringFlag{Name: "agent-bin", Usage: "use this static Linux binary as the vsock agent instead of the built-in one"},
 			&cli.StringFlag{Name: "init-bin", Usage: "use this static Linux binary as ext4pack-init instead of the built-in one"},
 			&cli.BoolFlag{Name: "no-agents", Usage: "add no guest files"},
+			&cli.StringFlag{Name: "compression", Value: "best", Usage: "zstd level: " + strings.Join(bundle.Levels, ", ") + " (faster to smaller)"},
 			&cli.BoolFlag{Name: "json", Usage: "print a catalog entry as JSON instead of three lines"},
 		),
 		Action: makeBundle,
@@ -51,6 +48,8 @@ type bundleArgs struct {
 	name, distro, arch, kernelRef, description, out string
 	agentBin, initBin                               []byte
 	noAgents, json                                  bool
+	// compression is the zstd level's name, checked.
+	compression string
 }
 
 func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
@@ -69,11 +68,15 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 		return a, usagef("--name %q: 1-64 characters of [a-z0-9._-], starting with a letter or digit", a.name)
 	}
 	if s := c.String("arch"); s != "" {
-		arch, ok := normalizeArch(s)
+		arch, ok := ext4pack.NormalizeArch(s)
 		if !ok {
 			return a, usagef("--arch %q: use x86_64 (or amd64) or aarch64 (or arm64)", s)
 		}
 		a.arch = arch
+	}
+	a.compression = c.String("compression")
+	if _, err := bundle.ParseLevel(a.compression); err != nil {
+		return a, usagef("--compression %q: use one of %s", a.compression, strings.Join(bundle.Levels, ", "))
 	}
 	if c.IsSet("agent-bin") {
 		if a.noAgents {
@@ -106,98 +109,21 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 	return a, nil
 }
 
-// normalizeArch maps SPEC's --arch spellings to the manifest's.
-func normalizeArch(s string) (string, bool) {
-	switch s {
-	case "x86_64", "amd64":
-		return bundle.ArchX86_64, true
-	case "aarch64", "arm64":
-		return bundle.ArchAarch64, true
-	}
-	return "", false
-}
-
-// hostArch is the default when neither --arch nor the tar says.
-func hostArch() (string, error) {
-	if a, ok := normalizeArch(runtime.GOARCH); ok {
-		return a, nil
-	}
-	return "", fmt.Errorf("the tar has no executables to take the arch from and the host is %s: pass --arch", runtime.GOARCH)
-}
-
-// pickArch settles the bundle's arch from the flag, the tar's own
-// executables and the host, in that order; a flag that contradicts the
-// tar is an error, since an arm64 laptop often builds x86_64 images.
-func pickArch(flag string, info tarflat.Info) (string, error) {
-	fromTar, ok := normalizeArch(info.Arch)
-	switch {
-	case info.Arch != "" && !ok:
-		return "", fmt.Errorf("the tar's executables are %s (%s); a bundle is x86_64 or aarch64", info.Arch, info.ArchFrom)
-	case flag != "" && info.Arch != "" && flag != fromTar:
-		return "", fmt.Errorf("--arch %s contradicts the tar: %s is %s", flag, info.ArchFrom, fromTar)
-	case flag != "":
-		return flag, nil
-	case info.Arch != "":
-		return fromTar, nil
-	}
-	return hostArch()
-}
-
-// defaultTime is the time of entries ext4pack makes itself and of the
-// bundle's members: SOURCE_DATE_EPOCH, else the tar's newest mtime.
-func defaultTime(w *ext4w.Writer) time.Time {
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		var n int64
-		if _, err := fmt.Sscan(s, &n); err == nil {
-			return time.Unix(n, 0).UTC()
-		}
-	}
-	return w.NewestMtime()
-}
-
-// injectGuestFiles writes the guest files through w before it closes,
-// replacing what the tar had at their paths, with a warning for each.
-func injectGuestFiles(c *cli.Context, w *ext4w.Writer, files []agents.File, t time.Time) error {
-	for _, f := range files {
-		name := strings.TrimPrefix(f.Path, "/")
-		// Where the guest will look: /sbin/init in a usr-merged image is
-		// usr/sbin/init, since sbin is a symlink.
-		if p, st, err := w.Resolve(path.Dir(name)); err == nil && st.Type == ext4w.TypeDir {
-			name = path.Join(p, path.Base(name))
-		}
-		if w.Exists(name) {
-			fmt.Fprintf(c.App.ErrWriter, "ext4pack: warning: the tar's /%s is replaced by ext4pack's guest file\n", name)
-		}
-		ef := &ext4w.File{Mode: f.Mode, Uid: f.Uid, Gid: f.Gid, Mtime: t}
-		switch f.Type {
-		case agents.TypeRegular:
-			ef.Type, ef.Size = ext4w.TypeRegular, int64(len(f.Data))
-		case agents.TypeSymlink:
-			ef.Type, ef.Linkname = ext4w.TypeSymlink, f.Target
-		case agents.TypeDir:
-			ef.Type = ext4w.TypeDir
-		default:
-			return fmt.Errorf("guest file %s: unknown type %v", f.Path, f.Type)
-		}
-		if err := w.Create(name, ef); err != nil {
-			return fmt.Errorf("adding guest file %s: %w", f.Path, err)
-		}
-		if len(f.Data) > 0 {
-			if _, err := w.Write(f.Data); err != nil {
-				return fmt.Errorf("adding guest file %s: %w", f.Path, err)
-			}
-		}
-	}
-	return nil
-}
-
 func makeBundle(c *cli.Context) error {
 	a, err := parseBundleArgs(c)
 	if err != nil {
 		return err
 	}
-	opts, err := writerOptions(c)
+	o, err := buildOptions(c)
 	if err != nil {
+		return err
+	}
+	o.Arch = a.arch
+	o.Bundle = &ext4pack.BundleOptions{Name: a.name, Distro: a.distro, KernelRef: a.kernelRef,
+		Description: a.description, AgentBin: a.agentBin, InitBin: a.initBin, NoAgents: a.noAgents, Compression: a.compression}
+	// Before the input is opened: a memory budget too small to compress
+	// in fails at once.
+	if err := o.Bundle.Check(); err != nil {
 		return err
 	}
 	dir := "."
@@ -213,34 +139,19 @@ func makeBundle(c *cli.Context) error {
 	defer discard(img)
 	p := newProgress(c)
 	defer p.done()
-	var arch, distro, guestInit string
-	var mtime time.Time
-	_, err = writeImage(c, img, p, opts, func(w *ext4w.Writer, info tarflat.Info) error {
-		if arch, err = pickArch(a.arch, info); err != nil {
-			return err
-		}
-		distro = a.distro
-		if distro == "" {
-			distro = info.Distro
-		}
-		mtime = defaultTime(w)
-		if a.noAgents {
-			return nil
-		}
-		g, err := agents.ForImage(info, agents.Options{Arch: arch, Distro: distro, AgentBin: a.agentBin, InitBin: a.initBin})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(c.App.ErrWriter, g.Message)
-		guestInit = g.Init
-		return injectGuestFiles(c, w, g.Files, mtime)
-	})
+	b, err := build(c, img, p, o)
 	if err != nil {
 		return describe(c, err, img.Name())
 	}
+	if b.Image != nil {
+		fmt.Fprintf(c.App.ErrWriter, "ext4pack: image %s (%s, %d layers)\n", b.Image.Ref, b.Image.Platform, b.Image.Layers)
+	}
+	if b.GuestMessage != "" {
+		fmt.Fprintln(c.App.ErrWriter, b.GuestMessage)
+	}
 	out := a.out
 	if out == "" {
-		out = a.name + "-" + arch + ".tar.zst"
+		out = a.name + "-" + b.Arch + ".tar.zst"
 	}
 	abs, err := filepath.Abs(out)
 	if err != nil {
@@ -251,15 +162,7 @@ func makeBundle(c *cli.Context) error {
 		return err
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	m := bundle.Manifest{Name: a.name, Distro: distro, Arch: arch, KernelRef: a.kernelRef,
-		Description: a.description, GuestInit: guestInit, CreatedBy: "ext4pack " + version}
-	res, err := bundle.Write(context.Background(), bw, img, m,
-		bundle.WithModTime(mtime),
-		bundle.WithProgress(func(done, total int64) {
-			// done counts both passes over the image: hashing, then
-			// compressing.
-			p.show("bundling %s: %d%%", filepath.Base(abs), 100*done/max(total, 1))
-		}))
+	res, err := ext4pack.WriteBundle(c.Context, img, b, bw, p.report)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -281,7 +184,7 @@ func makeBundle(c *cli.Context) error {
 			TarballURL    string `json:"tarball_url"`
 			TarballSHA256 string `json:"tarball_sha256"`
 			SizeBytes     int64  `json:"size_bytes"`
-		}{a.name, distro, arch, a.kernelRef, a.description, "", res.SHA256, res.Size}
+		}{a.name, b.Distro, b.Arch, a.kernelRef, a.description, "", res.SHA256, res.Size}
 		enc := json.NewEncoder(c.App.Writer)
 		return enc.Encode(entry)
 	}

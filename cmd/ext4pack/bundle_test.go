@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,9 +19,9 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/ext4pack/ext4pack"
 	"github.com/ext4pack/ext4pack/bundle"
 	"github.com/ext4pack/ext4pack/internal/oracle"
-	"github.com/ext4pack/ext4pack/tarflat"
 )
 
 // guestPaths are the guest files of an image without init (the every-type
@@ -156,7 +157,7 @@ func TestMakeBundle(t *testing.T) {
 	imgSum := sha256.Sum256(img)
 	if m.Name != "every-type" || m.Arch != "x86_64" || m.Distro != "testos" || m.KernelRef != "vmlinux-6.1" ||
 		m.Description != "every entry type" || m.Rootfs != "rootfs.ext4" || m.RootfsSizeBytes != int64(len(img)) ||
-		m.RootfsSHA256 != hex.EncodeToString(imgSum[:]) || m.CreatedBy != "ext4pack "+version ||
+		m.RootfsSHA256 != hex.EncodeToString(imgSum[:]) || m.CreatedBy != "ext4pack "+ext4pack.Version ||
 		m.GuestInit != "ext4pack-init" {
 		t.Errorf("manifest %+v", m)
 	}
@@ -260,6 +261,8 @@ func TestMakeBundleErrors(t *testing.T) {
 		{"init both ways", []string{"--rootfs-tar", in, "--name", "x", "--init-bin", in, "--no-agents"}, 2, "contradict"},
 		{"no embedded init", []string{"--rootfs-tar", in, "--name", "x", "--agent-bin", testAgent(t)}, 1, "--init-bin"},
 		{"init not an ELF", []string{"--rootfs-tar", in, "--name", "x", "--agent-bin", testAgent(t), "--init-bin", in}, 1, "ext4pack-init"},
+		{"unknown compression", []string{"--rootfs-tar", in, "--name", "x", "--no-agents", "--compression", "max"}, 2, `--compression "max": use one of fastest, default, better, best`},
+		{"empty compression", []string{"--rootfs-tar", in, "--name", "x", "--no-agents", "--compression", ""}, 2, "--compression"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, append([]string{"make-bundle", "--out", out}, tc.args...)...)
@@ -271,29 +274,87 @@ func TestMakeBundleErrors(t *testing.T) {
 	}
 }
 
-// TestPickArch covers the arch defaults and the contradiction check.
-func TestPickArch(t *testing.T) {
-	host, _ := hostArch()
-	for _, tc := range []struct {
-		flag, tarArch, want string
-		bad                 bool
-	}{
-		{"", "", host, false},
-		{"", "x86_64", "x86_64", false},
-		{"", "aarch64", "aarch64", false},
-		{"x86_64", "", "x86_64", false},
-		{"aarch64", "aarch64", "aarch64", false},
-		{"x86_64", "aarch64", "", true},
-		{"", "riscv64", "", true},
-	} {
-		info := tarInfo(tc.tarArch)
-		got, err := pickArch(tc.flag, info)
-		if (err != nil) != tc.bad || got != tc.want {
-			t.Errorf("flag %q tar %q: got %q, %v", tc.flag, tc.tarArch, got, err)
+// TestMakeBundleLevels: each --compression level makes a bundle that
+// decodes to the same image, the default is best, and the levels trade
+// size as their names say.
+func TestMakeBundleLevels(t *testing.T) {
+	// Compressible content, as a rootfs's: this test's own binary.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = bin[:min(len(bin), 6<<20)]
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	if err := tw.WriteHeader(&tar.Header{Name: "usr/bin/tool", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(bin)
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	in := writeTemp(t, "bin.tar", tb.Bytes())
+	dir := t.TempDir()
+	sizes := map[string]int64{}
+	var images [][]byte
+	for _, level := range append([]string{""}, bundle.Levels...) {
+		out := filepath.Join(dir, "b-"+level+".tar.zst")
+		args := []string{"make-bundle", "--rootfs-tar", in, "--name", "levels", "--no-agents", "--out", out}
+		if level != "" {
+			args = append(args, "--compression", level)
 		}
+		if code, _, stderr := runCLI(t, args...); code != 0 {
+			t.Fatalf("--compression %q: exit %d: %s", level, code, stderr)
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[level] = st.Size()
+		_, _, img := readBundle(t, out)
+		images = append(images, img)
+		if !bytes.Equal(img, images[0]) {
+			t.Errorf("--compression %s: the image differs from the default's", level)
+		}
+	}
+	t.Logf("sizes: %v", sizes)
+	if sizes[""] != sizes["best"] {
+		t.Errorf("the default made %d bytes, best %d", sizes[""], sizes["best"])
+	}
+	if !(sizes["fastest"] > sizes["default"] && sizes["default"] > sizes["better"] && sizes["better"] > sizes["best"]) {
+		t.Errorf("sizes do not fall from fastest to best: %v", sizes)
 	}
 }
 
-func tarInfo(arch string) tarflat.Info {
-	return tarflat.Info{Arch: arch, ArchFrom: "/bin/sh"}
+// TestMakeBundleMemoryLimit: a memory limit below what compressing needs
+// fails before the tar is read, saying what is needed and what set the
+// limit, and leaves nothing behind. GOMEMLIMIT stands in for a cgroup
+// limit here: both lower the budget the same way (bundle's TestPlan).
+func TestMakeBundleMemoryLimit(t *testing.T) {
+	dir := t.TempDir()
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(150 << 20))
+	for _, tc := range []struct {
+		level, msg string
+	}{
+		{"best", "needs 228 MiB (164 MiB for the encoder, 64 MiB for the rest), but the budget is 150 MiB, set by GOMEMLIMIT (the Go runtime's soft memory limit); raise it, or use --compression fastest, which needs 194 MiB"},
+		{"fastest", "needs 194 MiB"},
+	} {
+		t.Run(tc.level, func(t *testing.T) {
+			// A tar that does not exist: the limit is found before it is
+			// opened.
+			code, stdout, stderr := runCLI(t, "make-bundle", "--rootfs-tar", filepath.Join(dir, "no.tar"), "--name", "x",
+				"--no-agents", "--compression", tc.level, "--out", filepath.Join(dir, "x.tar.zst"))
+			if code != 1 || stdout != "" || !strings.Contains(stderr, tc.msg) || strings.Contains(stderr, "no.tar") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, stdout, stderr, tc.msg)
+			}
+			if tc.level == "fastest" && strings.Contains(stderr, "use --compression fastest") {
+				t.Errorf("suggests the level it was given: %s", stderr)
+			}
+			requireEmpty(t, dir)
+		})
+	}
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,14 +13,16 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ext4pack/ext4pack"
 	"github.com/ext4pack/ext4pack/ext4w"
-	"github.com/ext4pack/ext4pack/tarflat"
 )
 
 // imageFlags are the flags image and make-bundle share.
 func imageFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "rootfs-tar", Usage: "the rootfs tar (plain, gzip or zstd); - reads standard input"},
+		&cli.StringFlag{Name: "image", Usage: "a container image instead: docker://HOST/REPO[:TAG|@DIGEST] or a bare reference, oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]"},
+		&cli.StringFlag{Name: "platform", Usage: "os/arch[/variant] to pick from a multi-platform image (default: linux and --arch, else the host's arch)"},
 		&cli.StringFlag{Name: "size", Usage: "image size: bytes, or with K/M/G/T (KiB.. powers of 1024) or KB/MB/GB/TB (powers of 1000); default: 1.5x the content, at least 64 MiB"},
 		&cli.Uint64Flag{Name: "inodes", Usage: "inode count (default: 1.5x the entries, at least one per 16 KiB)"},
 		&cli.StringFlag{Name: "label", Usage: "volume label, at most 16 bytes"},
@@ -31,10 +33,12 @@ func imageFlags() []cli.Flag {
 func imageCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "image",
-		Usage:     "write an ext4 image from a rootfs tar",
-		UsageText: "ext4pack image --rootfs-tar FILE|- --out IMAGE [--size SIZE] [--inodes N] [--label L] [--uuid U]",
-		Description: `Example:
-   docker export $(docker create debian:bookworm) | ext4pack image --rootfs-tar - --out rootfs.ext4`,
+		Usage:     "write an ext4 image from a rootfs tar or a container image",
+		UsageText: "ext4pack image (--rootfs-tar FILE|- | --image REF) --out IMAGE [--platform P] [--size SIZE] [--inodes N] [--label L] [--uuid U]",
+		Description: `Examples:
+   docker export $(docker create debian:bookworm) | ext4pack image --rootfs-tar - --out rootfs.ext4
+   ext4pack image --image docker://debian:bookworm --out rootfs.ext4
+   ext4pack image --image oci:./layout:latest --out rootfs.ext4`,
 		Flags: append(imageFlags(),
 			&cli.StringFlag{Name: "out", Usage: "the image file to write"},
 		),
@@ -42,7 +46,7 @@ func imageCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("image takes no arguments, got %q", c.Args().Slice())
 			}
-			opts, err := writerOptions(c)
+			o, err := buildOptions(c)
 			if err != nil {
 				return err
 			}
@@ -50,96 +54,120 @@ func imageCommand() *cli.Command {
 			if out == "" {
 				return usagef("image needs --out IMAGE")
 			}
-			_, err = buildImage(c, out, opts)
+			_, err = buildImage(c, out, o)
 			return err
 		},
 	}
 }
 
-// writerOptions turns the shared flags into ext4w options.
-func writerOptions(c *cli.Context) ([]ext4w.Option, error) {
-	if c.String("rootfs-tar") == "" {
-		return nil, usagef("--rootfs-tar FILE|- is required")
+// buildOptions turns the shared flags into the library's options.
+func buildOptions(c *cli.Context) (ext4pack.Options, error) {
+	var o ext4pack.Options
+	tar, img := c.String("rootfs-tar"), c.String("image")
+	switch {
+	case tar == "" && img == "":
+		return o, usagef("--rootfs-tar FILE|- or --image REF is required")
+	case tar != "" && img != "":
+		return o, usagef("--rootfs-tar and --image are two inputs; give one")
+	case c.IsSet("platform") && img == "":
+		return o, usagef("--platform picks from a container image; it needs --image")
 	}
-	var opts []ext4w.Option
-	salt := []string{"ext4pack " + version}
+	if p := c.String("platform"); p != "" {
+		parts := strings.Split(p, "/")
+		if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
+			return o, usagef("--platform %q: use os/arch[/variant], such as linux/arm64", p)
+		}
+	}
 	if s := c.String("size"); s != "" {
 		n, err := parseSize(s)
 		if err != nil {
-			return nil, usagef("--size %q: %v", s, err)
+			return o, usagef("--size %q: %v", s, err)
 		}
 		if n < ext4w.MinSize {
-			return nil, usagef("--size %q: the minimum is 64 MiB", s)
+			return o, usagef("--size %q: the minimum is 64 MiB", s)
 		}
 		if n > ext4w.MaxSize {
-			return nil, usagef("--size %q: the maximum is 16 TiB", s)
+			return o, usagef("--size %q: the maximum is 16 TiB", s)
 		}
-		opts = append(opts, ext4w.WithSize(n))
+		o.Size = n
 	}
 	if c.IsSet("inodes") {
 		n := c.Uint64("inodes")
 		if n == 0 || n >= 1<<32 {
-			return nil, usagef("--inodes %d: out of range 1..%d", n, uint64(1<<32-1))
+			return o, usagef("--inodes %d: out of range 1..%d", n, uint64(1<<32-1))
 		}
-		opts = append(opts, ext4w.WithInodes(n))
+		o.Inodes = n
 	}
 	if l := c.String("label"); l != "" {
 		if len(l) > 16 {
-			return nil, usagef("--label %q is %d bytes, the limit is 16", l, len(l))
+			return o, usagef("--label %q is %d bytes, the limit is 16", l, len(l))
 		}
-		opts = append(opts, ext4w.WithLabel(l))
+		o.Label = l
 	}
 	if u := c.String("uuid"); u != "" {
 		b, err := parseUUID(u)
 		if err != nil {
-			return nil, usagef("--uuid %q: %v", u, err)
+			return o, usagef("--uuid %q: %v", u, err)
 		}
-		opts = append(opts, ext4w.WithUUID(b))
+		o.UUID = &b
 	}
 	if s, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok && s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
-			return nil, usagef("SOURCE_DATE_EPOCH=%q is not a non-negative number of seconds", s)
+			return o, usagef("SOURCE_DATE_EPOCH=%q is not a non-negative number of seconds", s)
 		}
-		t := time.Unix(n, 0)
-		opts = append(opts, ext4w.WithDefaultTime(t), ext4w.WithSuperblockTime(t))
-		salt = append(salt, "epoch="+s)
+		t := time.Unix(n, 0).UTC()
+		o.Epoch = &t
 	}
-	for _, f := range []string{"size", "inodes", "label"} {
-		salt = append(salt, f+"="+c.String(f))
-	}
-	opts = append(opts, ext4w.WithSalt([]byte(strings.Join(salt, "\x00"))))
-	opts = append(opts, ext4w.WithWarn(func(m string) { fmt.Fprintf(c.App.ErrWriter, "ext4pack: warning: %s\n", m) }))
-	return opts, nil
+	o.Warn = func(m string) { fmt.Fprintf(c.App.ErrWriter, "ext4pack: warning: %s\n", m) }
+	return o, nil
 }
 
-// openInput opens --rootfs-tar, "-" being standard input.
-func openInput(name string) (io.ReadCloser, error) {
+// openSource opens the input the flags name.
+func openSource(c *cli.Context) (ext4pack.Source, func(), error) {
+	if img := c.String("image"); img != "" {
+		return ext4pack.Source{Image: img, Platform: c.String("platform")}, func() {}, nil
+	}
+	name := c.String("rootfs-tar")
+	in, size, err := openInput(name)
+	if err != nil {
+		return ext4pack.Source{}, nil, err
+	}
+	return ext4pack.Source{Tar: in, TarName: inputName(name), TarSize: size}, func() { in.Close() }, nil
+}
+
+// openInput opens --rootfs-tar, "-" being standard input, and returns its
+// size where it is a file.
+func openInput(name string) (io.ReadCloser, int64, error) {
 	if name == "-" {
 		if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			// Most likely a terminal, where reading would wait for a tar
 			// nobody types. /dev/null is let through: it is an empty
 			// input, and says so.
 			if null, err := os.Stat(os.DevNull); err != nil || !os.SameFile(st, null) {
-				return nil, usagef("--rootfs-tar - reads the tar from standard input, which is a terminal; pipe a tar in (docker export ... | ext4pack ...)")
+				return nil, 0, usagef("--rootfs-tar - reads the tar from standard input, which is a terminal; pipe a tar in (docker export ... | ext4pack ...)")
 			}
 		}
-		return io.NopCloser(os.Stdin), nil
+		return io.NopCloser(os.Stdin), 0, nil
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("rootfs tar: %w", err)
+		return nil, 0, fmt.Errorf("rootfs tar: %w", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("rootfs tar: %w", err)
+		return nil, 0, fmt.Errorf("rootfs tar: %w", err)
 	}
 	if st.IsDir() {
 		f.Close()
-		return nil, fmt.Errorf("rootfs tar %s is a directory", name)
+		return nil, 0, fmt.Errorf("rootfs tar %s is a directory", name)
 	}
-	return f, nil
+	var size int64
+	if st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	return f, size, nil
 }
 
 // inputName is how messages name --rootfs-tar.
@@ -150,66 +178,32 @@ func inputName(name string) string {
 	return name
 }
 
-// buildImage streams the tar into a new image at out, in one pass and
-// without holding the tar in memory: ext4w sizes the image at Close when
-// --size is not given. Nothing is left at out, nor beside it, unless it
-// succeeds.
-func buildImage(c *cli.Context, out string, opts []ext4w.Option) (tarflat.Info, error) {
+// buildImage builds the image at out. Nothing is left at out, nor beside
+// it, unless it succeeds.
+func buildImage(c *cli.Context, out string, o ext4pack.Options) (*ext4pack.Built, error) {
 	f, err := createTemp(out)
 	if err != nil {
-		return tarflat.Info{}, err
+		return nil, err
 	}
 	p := newProgress(c)
-	info, err := writeImage(c, f, p, opts, nil)
+	b, err := build(c, f, p, o)
 	p.done()
 	if err != nil {
 		discard(f)
-		return info, describe(c, err, out)
+		return nil, describe(c, err, out)
 	}
-	return info, commit(f, out)
+	return b, commit(f, out)
 }
 
-// writeImage streams --rootfs-tar into an image written to f. beforeClose,
-// if not nil, runs after the last tar entry and before the image is closed
-// (make-bundle adds its guest files there).
-func writeImage(c *cli.Context, f *os.File, p *progress, opts []ext4w.Option, beforeClose func(*ext4w.Writer, tarflat.Info) error) (tarflat.Info, error) {
-	src := c.String("rootfs-tar")
-	in, err := openInput(src)
+// build runs the library's Build on the input the flags name, into f.
+func build(c *cli.Context, f *os.File, p *progress, o ext4pack.Options) (*ext4pack.Built, error) {
+	src, closeSrc, err := openSource(c)
 	if err != nil {
-		return tarflat.Info{}, err
+		return nil, err
 	}
-	defer in.Close()
-	warn := func(m string) { fmt.Fprintf(c.App.ErrWriter, "ext4pack: warning: %s\n", m) }
-	r := tarflat.NewReader(p.reader(in, "reading "+inputName(src)), tarflat.WithWarn(warn))
-	defer r.Close()
-	w, err := ext4w.NewWriter(f, opts...)
-	if err != nil {
-		return tarflat.Info{}, err
-	}
-	info, err := tarflat.Copy(w, r)
-	if err != nil {
-		return info, fmt.Errorf("%s: %w", inputName(src), err)
-	}
-	if beforeClose != nil {
-		if err := beforeClose(w, info); err != nil {
-			return info, err
-		}
-	}
-	// Close lays out all metadata while the whole tree is in memory, and
-	// its buffers come on top: collecting more often from here keeps the
-	// peak near the live tree (a few percent of CPU, at the end only).
-	defer tightenGC(25)()
-	return info, w.Close()
-}
-
-// tightenGC lowers the GC percentage to at most pct, unless collection is
-// off, and returns what restores it.
-func tightenGC(pct int) (restore func()) {
-	old := debug.SetGCPercent(pct)
-	if old < 0 || old < pct {
-		debug.SetGCPercent(old)
-	}
-	return func() { debug.SetGCPercent(old) }
+	defer closeSrc()
+	o.Progress = p.report
+	return ext4pack.Build(c.Context, src, f, o)
 }
 
 // describe adds what a user needs to an error: how much a too small
@@ -219,18 +213,26 @@ func describe(c *cli.Context, err error, out string) error {
 	var se *ext4w.SizeError
 	switch {
 	case errors.As(err, &se) && errors.Is(err, ext4w.ErrTooManyInodes):
-		return fmt.Errorf("not enough inodes: the tar needs at least %d, the image would have %d; raise --inodes (or leave it out to size it from the tar)",
-			se.NeedInodes, se.HaveInodes)
+		return fmt.Errorf("not enough inodes: %s needs at least %d, the image would have %d; raise --inodes (or leave it out to size it from the %s)",
+			inputWhat(c), se.NeedInodes, se.HaveInodes, strings.TrimPrefix(inputWhat(c), "the "))
 	case errors.As(err, &se):
 		need := (se.NeedBytes + mib - 1) / mib
-		return fmt.Errorf("--size %s is too small: the tar needs at least %d MiB, the image has %d MiB (the first entry that did not fit is %q); use --size %dM or more, or leave --size out to size the image from the tar",
-			c.String("size"), need, se.HaveBytes/mib, se.FirstFailed, need)
+		return fmt.Errorf("--size %s is too small: %s needs at least %d MiB, the image has %d MiB (the first entry that did not fit is %q); use --size %dM or more, or leave --size out to size the image from the %s",
+			c.String("size"), inputWhat(c), need, se.HaveBytes/mib, se.FirstFailed, need, strings.TrimPrefix(inputWhat(c), "the "))
 	case errors.Is(err, syscall.ENOSPC):
 		return fmt.Errorf("writing %s: no space left on device; nothing was left behind (%w)", out, err)
 	case errors.Is(err, syscall.EDQUOT):
 		return fmt.Errorf("writing %s: disk quota exceeded; nothing was left behind (%w)", out, err)
 	}
 	return err
+}
+
+// inputWhat names the kind of input in messages.
+func inputWhat(c *cli.Context) string {
+	if c.String("image") != "" {
+		return "the image"
+	}
+	return "the tar"
 }
 
 // parseSize reads SPEC's sizes: bytes, K/M/G/T and KiB/MiB/GiB/TiB as

@@ -18,6 +18,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/ext4"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ext4pack/ext4pack"
 	"github.com/ext4pack/ext4pack/bundle"
 	"github.com/ext4pack/ext4pack/ext4w"
 )
@@ -34,19 +35,21 @@ Example:
 			if c.NArg() < 1 {
 				return usagef("inspect needs IMAGE or BUNDLE")
 			}
-			return inspect(c.App.Writer, c.Args().First(), c.Args().Tail())
+			p := newProgress(c)
+			defer p.done()
+			return inspect(c.App.Writer, p, c.Args().First(), c.Args().Tail())
 		},
 	}
 }
 
 // inspect prints the filesystem summary and one line per path.
-func inspect(out io.Writer, name string, paths []string) error {
+func inspect(out io.Writer, p *progress, name string, paths []string) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	img, cleanup, err := openImage(out, f)
+	img, cleanup, err := openImage(out, p, f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -82,7 +85,7 @@ func inspect(out io.Writer, name string, paths []string) error {
 // openImage returns the image to read: f itself, or for a bundle (zstd
 // magic) its rootfs.ext4, extracted sparsely to a temporary file that
 // cleanup removes, after printing the manifest.
-func openImage(out io.Writer, f *os.File) (*os.File, func(), error) {
+func openImage(out io.Writer, p *progress, f *os.File) (*os.File, func(), error) {
 	var magic [4]byte
 	if _, err := f.ReadAt(magic[:], 0); err != nil {
 		return nil, nil, fmt.Errorf("reading: %w", err)
@@ -96,7 +99,11 @@ func openImage(out io.Writer, f *os.File) (*os.File, func(), error) {
 		return nil, nil, err
 	}
 	cleanup := func() { discard(tmp) }
-	m, err := bundle.ExtractRootfs(context.Background(), bufio.NewReaderSize(f, 1<<20), tmp)
+	m, err := bundle.ExtractRootfs(context.Background(), bufio.NewReaderSize(f, 1<<20), tmp,
+		bundle.WithProgress(func(done, total int64) {
+			p.report(ext4pack.Progress{Stage: "checking the bundle's rootfs.ext4", Done: done, Total: total})
+		}))
+	p.done()
 	if err != nil {
 		cleanup()
 		return nil, nil, err

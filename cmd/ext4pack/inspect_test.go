@@ -1,9 +1,14 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ext4pack/ext4pack/internal/oracle"
 )
@@ -44,4 +49,45 @@ func TestInspectImage(t *testing.T) {
 	if code, _, stderr := runCLI(t, "inspect", in); code != 1 || !strings.Contains(stderr, "not an ext4") {
 		t.Errorf("a tar: exit %d, stderr %q", code, stderr)
 	}
+}
+
+// TestInspectHostileBundle is issue 15's hostile bundle: a few hundred
+// bytes of zstd holding a manifest that claims a 15 TiB rootfs and a
+// rootfs.ext4 member of 15 TiB of holes (GNU sparse 1.0, its map one empty
+// entry at the end). inspect used to hash the zeros for hours; it is
+// refused at once now, since the image has no ext4 superblock, and
+// nothing is left in the temporary directory. The time bound guards
+// against the hang; it is no benchmark.
+func TestInspectHostileBundle(t *testing.T) {
+	const size = int64(15) << 40
+	manifest := []byte(fmt.Sprintf(`{"name":"evil","arch":"x86_64","rootfs":"rootfs.ext4","rootfs_size_bytes":%d,"rootfs_sha256":"%064d","created_by":"ext4pack x"}`+"\n", size, 0))
+	recs := paxRecord("GNU.sparse.major", "1") + paxRecord("GNU.sparse.minor", "0") +
+		paxRecord("GNU.sparse.name", "rootfs.ext4") + paxRecord("GNU.sparse.realsize", strconv.FormatInt(size, 10))
+	sparseMap := padBlocks([]byte(fmt.Sprintf("1\n%d\n0\n", size)))
+	var tb bytes.Buffer
+	tb.Write(rawBlock("manifest.json", tar.TypeReg, int64(len(manifest))))
+	tb.Write(padBlocks(manifest))
+	tb.Write(rawBlock("PaxHeaders/rootfs.ext4", tar.TypeXHeader, int64(len(recs))))
+	tb.Write(padBlocks([]byte(recs)))
+	tb.Write(rawBlock("GNUSparseFile.0/rootfs.ext4", tar.TypeReg, int64(len(sparseMap))))
+	tb.Write(sparseMap)
+	tb.Write(make([]byte, 1024))
+	zst := oracle.Zstd(t, tb.Bytes())
+	path := writeTemp(t, "evil.tar.zst", zst)
+
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var code int
+	var stdout, stderr string
+	took := withTimeout(t, 30*time.Second, "inspect of a 15 TiB bundle of holes", func() {
+		code, stdout, stderr = runCLI(t, "inspect", path)
+	})
+	t.Logf("%d-byte bundle, refused in %v: %s", len(zst), took, strings.TrimSpace(stderr))
+	if code != 1 || !strings.Contains(stderr, "not an ext4 image") || strings.Contains(stdout, "manifest") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and no ext4 superblock", code, stdout, stderr)
+	}
+	if took > 5*time.Second {
+		t.Errorf("refused after %v", took)
+	}
+	requireEmpty(t, tmp)
 }

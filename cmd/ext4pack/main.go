@@ -3,20 +3,26 @@
 package main
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ext4pack/ext4pack"
+	"github.com/ext4pack/ext4pack/agents"
 )
 
-// version is stamped into bundles' manifests and mixed into the image's
-// derived UUID. The Makefile may override it with -ldflags -X.
-var version = "0.1.0-dev"
+// gitCommit is the git commit the binary was built from; when the build
+// did not stamp it, version takes it from the Go toolchain's VCS stamp, if
+// there is one.
+var gitCommit = ""
 
 // usageError marks a bad command line: exit code 2.
 type usageError struct{ err error }
@@ -36,7 +42,7 @@ func (e exitError) Error() string { return e.err.Error() }
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:  "ext4pack",
-		Usage: "turn a rootfs tar into an ext4 image or a microVM bundle",
+		Usage: "turn a rootfs tar or a container image into an ext4 image or a microVM bundle",
 		Description: `Examples:
    docker export $(docker create debian:bookworm) | ext4pack image --rootfs-tar - --out rootfs.ext4
    ext4pack make-bundle --rootfs-tar rootfs.tar --name debian-12 --json
@@ -65,14 +71,58 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 func versionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
-		Usage: "print the version",
+		Usage: "print the version, the commit, the Go version and the embedded guest binaries' checksums",
 		Description: `Example:
    ext4pack version`,
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "ext4pack %s\n", version)
+			printVersion(c.App.Writer)
 			return nil
 		},
 	}
+}
+
+// printVersion writes what `ext4pack version` prints (SPEC "CLI"): the
+// version, the commit, the Go version, and the SHA-256 of each guest binary
+// this build carries, whatever the agents package embeds.
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "ext4pack %s\n", ext4pack.Version)
+	fmt.Fprintf(w, "commit: %s\n", buildCommit())
+	fmt.Fprintf(w, "go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	bins := agents.Binaries()
+	if len(bins) == 0 {
+		fmt.Fprintln(w, "guest binaries: none embedded (build with `make build` or `make dist`)")
+	}
+	for _, b := range bins {
+		fmt.Fprintf(w, "%s: sha256 %x\n", b.Name, sha256.Sum256(b.Data))
+	}
+}
+
+// buildCommit is gitCommit, or the VCS revision go build stamped (with a
+// "-dirty" suffix for a modified tree), or "unknown".
+func buildCommit() string {
+	if gitCommit != "" {
+		return gitCommit
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	switch {
+	case rev == "":
+		return "unknown"
+	case dirty:
+		return rev + "-dirty"
+	}
+	return rev
 }
 
 func main() {

@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ext4pack/ext4pack"
 )
 
 func TestParseSize(t *testing.T) {
@@ -131,5 +135,25 @@ func TestHelpExamples(t *testing.T) {
 		if code != 0 || !strings.Contains(stdout, "Example") || !strings.Contains(stdout, "ext4pack ") {
 			t.Errorf("%v: exit %d, no example in:\n%s", cmd, code, stdout)
 		}
+	}
+}
+
+// TestVersion checks what `ext4pack version` prints in a build without the
+// embedagents tag, as tests are; internal/disttest checks a `make dist`
+// binary, guest binaries included.
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "version")
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	want := []string{
+		"ext4pack " + ext4pack.Version,
+		"commit: " + buildCommit(),
+		"go: " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
+		"guest binaries: none embedded (build with `make build` or `make dist`)",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("version printed:\n%s\nwant:\n%s", stdout, strings.Join(want, "\n"))
 	}
 }

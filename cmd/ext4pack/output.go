@@ -17,7 +17,7 @@ import (
 // it has run no temporary file can be made and none renamed into place.
 var temps struct {
 	sync.Mutex
-	paths   map[string]bool
+	paths   map[string]*os.File
 	done    []string // outputs this run renamed into place
 	stopped bool     // cleanupTemps ran: the process is exiting
 }
@@ -56,9 +56,9 @@ func createTemp(final string) (*os.File, error) {
 		return nil, fmt.Errorf("creating the output in %s: %w", dir, err)
 	}
 	if temps.paths == nil {
-		temps.paths = map[string]bool{}
+		temps.paths = map[string]*os.File{}
 	}
-	temps.paths[f.Name()] = true
+	temps.paths[f.Name()] = f
 	return f, nil
 }
 
@@ -106,7 +106,10 @@ func discard(f *os.File) {
 func cleanupTemps() {
 	temps.Lock()
 	temps.stopped = true
-	for p := range temps.paths {
+	for p, f := range temps.paths {
+		// Closed first: Windows does not remove a file that is open.
+		// The goroutine still writing it fails, and the process exits.
+		f.Close()
 		os.Remove(p)
 	}
 	// A signal after the rename, while ext4pack prints or exits, leaves

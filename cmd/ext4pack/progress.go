@@ -9,6 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+
+	"github.com/ext4pack/ext4pack"
 )
 
 // progress prints one self-overwriting status line on stderr, only when
@@ -19,6 +21,11 @@ type progress struct {
 	on    bool
 	last  time.Time
 	shown bool
+	// The job the time left is estimated for: its first report's time
+	// and bytes, and its total (a new total starts a new job).
+	jobStart time.Time
+	jobFrom  int64
+	jobTotal int64
 }
 
 func newProgress(c *cli.Context) *progress {
@@ -56,25 +63,26 @@ func (p *progress) done() {
 	}
 }
 
-// countReader reports the bytes read through it.
-type countReader struct {
-	r    io.Reader
-	n    int64
-	p    *progress
-	what string
-}
-
-func (c *countReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	c.p.show("%s: %s", c.what, humanBytes(uint64(c.n)))
-	return n, err
-}
-
-// reader shows how much of r was read, when stderr is a terminal.
-func (p *progress) reader(r io.Reader, what string) io.Reader {
-	if !p.on {
-		return r
+// report shows a library progress report: with a known total, the
+// percentage and the time left at the rate so far; else the bytes done.
+func (p *progress) report(r ext4pack.Progress) {
+	if p == nil || !p.on {
+		return
 	}
-	return &countReader{r: r, p: p, what: what}
+	if r.Total <= 0 {
+		p.show("%s: %s", r.Stage, humanBytes(uint64(r.Done)))
+		return
+	}
+	p.mu.Lock()
+	now := time.Now()
+	if r.Total != p.jobTotal || r.Done < p.jobFrom {
+		p.jobStart, p.jobFrom, p.jobTotal = now, r.Done, r.Total
+	}
+	left := ""
+	if el, done := now.Sub(p.jobStart), r.Done-p.jobFrom; el > time.Second && done > 0 {
+		rest := time.Duration(float64(el) * float64(r.Total-r.Done) / float64(done))
+		left = ", " + rest.Round(time.Second).String() + " left"
+	}
+	p.mu.Unlock()
+	p.show("%s: %d%% of %s%s", r.Stage, 100*r.Done/r.Total, humanBytes(uint64(r.Total)), left)
 }

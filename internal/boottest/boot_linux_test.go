@@ -227,7 +227,7 @@ func baseTar(t *testing.T, env *bootEnv, g guest) string {
 
 // guestImage composes g's test rootfs with v's changes on top and makes
 // its image with make-bundle, checking what make-bundle said of the init.
-func guestImage(t *testing.T, env *bootEnv, g guest, base string, extra variant) string {
+func guestImage(t *testing.T, env *bootEnv, g guest, base string, extra bootCase) string {
 	ctx := t.Context()
 	dir := t.TempDir()
 	checker, err := os.ReadFile(env.tools.guest["boottest-check-"+g.arch])
@@ -246,8 +246,8 @@ func guestImage(t *testing.T, env *bootEnv, g guest, base string, extra variant)
 			addEntry{name: "bin/busybox", typ: tar.TypeReg, mode: 0o755, data: bb},
 			addEntry{name: "sbin/init", typ: tar.TypeSymlink, link: "/bin/busybox"})
 	}
-	v.edits = extra.edits
-	v.symlinks = extra.symlinks
+	v.edits = extra.v.edits
+	v.symlinks = extra.v.symlinks
 	start := time.Now()
 	rootfsTar := filepath.Join(dir, "rootfs.tar")
 	if err := composeTestTar(rootfsTar, base, v); err != nil {
@@ -255,11 +255,21 @@ func guestImage(t *testing.T, env *bootEnv, g guest, base string, extra variant)
 	}
 	t.Logf("test rootfs tar: %v", since(start))
 	start = time.Now()
-	res, err := buildRootfsImage(ctx, env.tools, rootfsTar, dir, g.arch)
+	input := []string{"--rootfs-tar", rootfsTar}
+	if extra.layered {
+		input = []string{"--image", layeredLayout(t, rootfsTar, dir)}
+		t.Logf("three-layer OCI layout: %v", since(start))
+		start = time.Now()
+	}
+	res, err := buildRootfsImage(ctx, env.tools, input, dir, g.arch)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if extra.layered {
+		checkLayers(t, res.image)
+	}
 	os.Remove(rootfsTar)
+	os.RemoveAll(filepath.Join(dir, "layout"))
 	t.Logf("make-bundle and extraction: %v; it printed:\n%s", since(start), res.stderr)
 	if want := "ext4pack: guest init: " + g.init + " "; !strings.Contains(res.stderr, want) {
 		t.Errorf("make-bundle did not print %q", want)
@@ -273,7 +283,7 @@ func guestImage(t *testing.T, env *bootEnv, g guest, base string, extra variant)
 // bootGuest boots g's image twice, then each negative control once.
 func bootGuest(t *testing.T, env *bootEnv, g guest) {
 	base := baseTar(t, env, g)
-	image := guestImage(t, env, g, base, variant{})
+	image := guestImage(t, env, g, base, bootCase{})
 	pristine := filepath.Join(t.TempDir(), "pristine.ext4")
 	if out, err := exec.Command("cp", "--sparse=always", image, pristine).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v\n%s", err, out)
@@ -310,7 +320,7 @@ func bootGuest(t *testing.T, env *bootEnv, g guest) {
 				}
 				oracle.Fsck(t, img)
 			} else {
-				img = guestImage(t, env, g, base, c.v)
+				img = guestImage(t, env, g, base, c)
 			}
 			bootOnce(t, env, g, img, want, c.wantFail, 1)
 		})
@@ -364,6 +374,31 @@ func removeFromImage(t *testing.T, img, p string) error {
 		return fmt.Errorf("debugfs: %v\n%s", err, out)
 	}
 	return nil
+}
+
+// checkLayers checks, in the image, what the upper layers deleted and
+// added: the kernel mounts it read-only.
+func checkLayers(t *testing.T, image string) {
+	oracle.RequireRoot(t, "mounting the image")
+	mnt := t.TempDir()
+	out, err := exec.Command("mount", "-o", "ro,loop,noload", image, mnt).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mount %s: %v: %s", image, err, out)
+	}
+	defer exec.Command("umount", mnt).Run()
+	for _, p := range layerDeleted {
+		if _, err := os.Lstat(filepath.Join(mnt, p)); err == nil {
+			t.Errorf("/%s is in the image; an upper layer deleted it", p)
+		}
+	}
+	for _, p := range layerAdded {
+		if _, err := os.Lstat(filepath.Join(mnt, p)); err != nil {
+			t.Errorf("/%s, which an upper layer added: %v", p, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(mnt, "usr/share")); err != nil {
+		t.Errorf("/usr/share went with /usr/share/doc: %v", err)
+	}
 }
 
 // bootOnce boots image and judges what the guest reported and what the

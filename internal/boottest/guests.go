@@ -62,6 +62,10 @@ type bootCase struct {
 	v        variant
 	remove   []string // image paths removed after make-bundle (see inittabAgentLine)
 	wantFail []string
+	// layered builds the image with make-bundle --image from the test
+	// rootfs split into three OCI layers (layeredLayout, issue 13): a
+	// positive boot, wantFail empty.
+	layered bool
 }
 
 // matrix is the issue's list, plus sysvinit on its own.
@@ -69,6 +73,8 @@ var matrix = []guest{
 	{name: "systemd", arch: "x86_64", base: baseRecipe, recipe: systemdRecipe, init: "systemd", start: startUnit, poweroff: "exit",
 		agentLinks: []string{"/etc/systemd/system/multi-user.target.wants/banger-vsock-agent.service"},
 		extraControls: []bootCase{
+			// The same rootfs as a three-layer container image (issue 13).
+			{name: "positive-3-layer-image", layered: true},
 			{
 				// The setuid bit dropped in the tar: the image must carry
 				// the tar's mode, and the checker must see it.

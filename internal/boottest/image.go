@@ -59,15 +59,17 @@ type bundleResult struct {
 	guestInit string // the manifest's guest_init
 }
 
-// buildRootfsImage turns the test rootfs tar into the ext4 image the VM
-// boots, in dir. It goes the way users go: make-bundle, then rootfs.ext4 is
-// taken out of the bundle with the project's own reader. Negative controls
-// edit the rootfs tar before this, or the image after.
-func buildRootfsImage(ctx context.Context, tools imageTools, rootfsTar, dir, arch string) (bundleResult, error) {
+// buildRootfsImage turns the test rootfs (input: --rootfs-tar FILE, or
+// --image REF) into the ext4 image the VM boots, in dir. It goes the way
+// users go: make-bundle, then rootfs.ext4 is taken out of the bundle with
+// the project's own reader. Negative controls edit the rootfs tar before
+// this, or the image after.
+func buildRootfsImage(ctx context.Context, tools imageTools, input []string, dir, arch string) (bundleResult, error) {
 	var res bundleResult
 	b := filepath.Join(dir, "boottest.tar.zst")
-	args := []string{"make-bundle", "--rootfs-tar", rootfsTar, "--name", "boottest", "--arch", arch, "--out", b,
-		"--agent-bin", tools.guest["banger-vsock-agent-"+arch], "--init-bin", tools.guest["ext4pack-init-"+arch]}
+	args := append([]string{"make-bundle"}, input...)
+	args = append(args, "--name", "boottest", "--arch", arch, "--out", b,
+		"--agent-bin", tools.guest["banger-vsock-agent-"+arch], "--init-bin", tools.guest["ext4pack-init-"+arch])
 	// make-bundle's stdout is three lines; what it says of the guest is on
 	// stderr, which runTool mixes in.
 	out, err := runTool(ctx, toolTimeout, runOpts{}, tools.ext4pack, args...)

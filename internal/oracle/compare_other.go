@@ -26,3 +26,15 @@ func MountDiff(tarPath, image string, opts ...CompareOption) ([]Difference, erro
 func DirDiff(tarPath, dir string, opts ...CompareOption) ([]Difference, error) {
 	return nil, errors.New("oracle: DirDiff needs Linux")
 }
+
+// CompareMountWithDir needs Linux; elsewhere it skips t, or fails it when
+// CI is set.
+func CompareMountWithDir(t testing.TB, want, image string, opts ...CompareOption) {
+	t.Helper()
+	skipOrFail(t, errNotLinux.Error())
+}
+
+// MountDiffDir needs Linux; elsewhere it returns an error.
+func MountDiffDir(want, image string, opts ...CompareOption) ([]Difference, error) {
+	return nil, errNotLinux
+}

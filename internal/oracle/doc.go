@@ -32,3 +32,19 @@ func skipOrFail(t testing.TB, reason string) {
 	}
 	t.Fatalf("%s (CI is set, so a judge that cannot run is a failure)", reason)
 }
+
+// RequireTool skips or fails t, as the judges do, when the program name
+// is found neither on PATH nor in sbin; aptPackage says where to get it.
+func RequireTool(t testing.TB, name, aptPackage string) {
+	t.Helper()
+	requireTool(t, name, aptPackage)
+}
+
+// RequireRoot skips or fails t, as the judges do, when not running as
+// root; why says what needs it.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skipOrFail(t, why+" needs root")
+	}
+}

@@ -222,8 +222,10 @@ func (t *tree) add(hdr *tar.Header, body io.Reader) error {
 			t.rootEntry = t.rootEntry || name == ""
 			return nil
 		}
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
-		// archive/tar expands sparse members; the reader sees the holes as zeros.
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+		// archive/tar expands sparse members; the reader sees the holes as
+		// zeros. A contiguous file ('7') is a regular file to GNU tar,
+		// bsdtar and archive/tar.
 		n.kind = kindReg
 		h := sha256.New()
 		size, err := io.Copy(h, body)

@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
@@ -128,6 +129,22 @@ func (b *TarBuilder) Fifo(name string, mode int64) *TarEntry {
 func (b *TarBuilder) Write() string {
 	b.t.Helper()
 	return b.write("test.tar", false)
+}
+
+// Bytes returns the tar itself, uncompressed.
+func (b *TarBuilder) Bytes() []byte {
+	b.t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range b.entries {
+		if err := writeEntry(tw, e); err != nil {
+			b.t.Fatalf("writing test tar: %s: %v", e.Name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		b.t.Fatalf("writing test tar: %v", err)
+	}
+	return buf.Bytes()
 }
 
 // WriteGzip is Write with gzip compression.

@@ -1,0 +1,231 @@
+//go:build linux
+
+package main
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The memory phase (issue 15): make-bundle on a tar of 1 GiB of text, the
+// case whose compression once peaked at 2,632 MiB, at GOMAXPROCS 2 and 16,
+// against the binary before the memory budget (-oldbin) in the same run,
+// and inside a cgroup limited to 256 MiB where the machine lets the
+// harness make one.
+const (
+	memoryTextBytes = 1 << 30
+	memoryCgroupMax = 256 << 20
+)
+
+// memoryRun is one make-bundle of the memory phase.
+type memoryRun struct {
+	label      string // which binary and settings
+	gomaxprocs int
+	cgroup     string // the limit's cgroup, when run in one
+	s          sample
+	size       int64
+	skip       string
+}
+
+// memoryResult is the memory phase.
+type memoryResult struct {
+	tarSize int64
+	runs    []*memoryRun
+	oldBin  string // "" when not given
+}
+
+// runMemory generates the text tar in work and runs make-bundle on it:
+// the binary under test and the old one at GOMAXPROCS 2 and 16, then the
+// binary under test in a 256 MiB cgroup. Each once: a run takes a minute.
+func runMemory(ctx context.Context, c config, work string) (*memoryResult, error) {
+	res := &memoryResult{oldBin: c.oldBin}
+	tarPath := filepath.Join(work, "text-1g.tar")
+	n, err := writeTextTar(tarPath, memoryTextBytes)
+	if err != nil {
+		return nil, err
+	}
+	res.tarSize = n
+	logf("generated a tar of %s of text (%s)", mib(memoryTextBytes), mib(n))
+	defer os.Remove(tarPath)
+
+	bundle := func(r *memoryRun, bin, dir string) error {
+		out := filepath.Join(dir, "text.tar.zst")
+		defer os.Remove(out)
+		env := []string{"GOMAXPROCS=" + strconv.Itoa(r.gomaxprocs)}
+		if r.cgroup != "" {
+			env = append(env, "BENCH_CGROUP_PROCS="+filepath.Join(r.cgroup, "cgroup.procs"))
+		}
+		s, _, err := runProcEnv(ctx, env, nil, bin, "make-bundle", "--rootfs-tar", tarPath, "--name", "text", "--no-agents", "--out", out)
+		if err != nil {
+			return err
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			return err
+		}
+		r.s, r.size = s, st.Size()
+		logf("make-bundle %-34s GOMAXPROCS=%-2d %7.2f s  %7.1f MiB  %d B", r.label, r.gomaxprocs, s.wall.Seconds(), float64(s.maxRSS)/(1<<20), r.size)
+		return nil
+	}
+	for _, procs := range []int{2, 16} {
+		r := &memoryRun{label: "(this build)", gomaxprocs: procs}
+		if err := bundle(r, c.bin, work); err != nil {
+			return nil, err
+		}
+		res.runs = append(res.runs, r)
+		if c.oldBin != "" {
+			r := &memoryRun{label: "(before the budget: -oldbin)", gomaxprocs: procs}
+			if err := bundle(r, c.oldBin, work); err != nil {
+				return nil, err
+			}
+			res.runs = append(res.runs, r)
+		}
+	}
+
+	r := &memoryRun{label: "(this build) in a 256 MiB cgroup", gomaxprocs: 16}
+	res.runs = append(res.runs, r)
+	cg, cleanup, err := makeCgroup(memoryCgroupMax)
+	if err != nil {
+		r.skip = err.Error()
+		logf("no cgroup run: %v", err)
+		return res, nil
+	}
+	defer cleanup()
+	r.cgroup = cg
+	// Not in the tmpfs: its pages would be charged to the cgroup and
+	// could never be reclaimed, and the image alone is over 1 GiB. The
+	// page cache of a disk file is reclaimed under the limit.
+	disk, err := os.MkdirTemp("/var/tmp", "ext4pack-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(disk)
+	if err := bundle(r, c.bin, disk); err != nil {
+		r.skip = "make-bundle failed in the cgroup: " + err.Error()
+	}
+	return res, nil
+}
+
+// writeTextTar writes a tar of 1 MiB files of generated text, total bytes
+// of it, and returns the tar's size: words from a vocabulary of a few
+// thousand, in lines, as man pages, docs and scripts are. It compresses
+// about as text does (3-4x at the higher levels), fixed seed.
+func writeTextTar(path string, total int64) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	tw := tar.NewWriter(bw)
+	r := rand.New(rand.NewPCG(15, 1))
+	vocab := make([]string, 4096)
+	for i := range vocab {
+		w := words[r.IntN(len(words))]
+		switch r.IntN(3) {
+		case 0:
+			w += strconv.Itoa(r.IntN(1000))
+		case 1:
+			w = strings.ToUpper(w[:1]) + w[1:] + words[r.IntN(len(words))]
+		}
+		vocab[i] = w
+	}
+	const fileSize = 1 << 20
+	buf := make([]byte, 0, fileSize+256)
+	for i := int64(0); i*fileSize < total; i++ {
+		buf = buf[:0]
+		for len(buf) < fileSize {
+			for w := 5 + r.IntN(10); w > 0; w-- {
+				// Zipf-like: a few words are common, most are rare.
+				buf = append(buf, vocab[int(float64(len(vocab))*r.Float64()*r.Float64()*r.Float64())]...)
+				buf = append(buf, ' ')
+			}
+			buf[len(buf)-1] = '\n'
+		}
+		hdr := &tar.Header{Name: fmt.Sprintf("usr/share/doc/text/d%02d/f%04d.txt", i/64, i), Typeflag: tar.TypeReg,
+			Mode: 0o644, Size: fileSize, ModTime: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return 0, err
+		}
+		if _, err := tw.Write(buf[:fileSize]); err != nil {
+			return 0, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return 0, err
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), f.Close()
+}
+
+// makeCgroup makes a cgroup limited to limit bytes of memory, below this
+// process's own memory cgroup (cgroup v1's memory controller), or below
+// the root of the cgroup v2 hierarchy when that delegates the memory
+// controller to its children, and returns its directory and a function
+// that removes it. The rusage helper moves itself into it before it starts
+// the command (BENCH_CGROUP_PROCS). It needs root.
+func makeCgroup(limit int64) (string, func(), error) {
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", nil, err
+	}
+	var v1 string
+	for line := range strings.Lines(string(self)) {
+		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(parts) == 3 && hasMemory(parts[1]) {
+			v1 = parts[2]
+		}
+	}
+	name := fmt.Sprintf("ext4pack-bench-%d", os.Getpid())
+	var dir, limitFile string
+	switch {
+	case v1 != "" && exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+		dir, limitFile = filepath.Join("/sys/fs/cgroup/memory", v1, name), "memory.limit_in_bytes"
+	case exists("/sys/fs/cgroup/cgroup.subtree_control"):
+		ctl, err := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control")
+		if err != nil || !hasMemory(strings.ReplaceAll(strings.TrimSpace(string(ctl)), " ", ",")) {
+			return "", nil, errors.New("the cgroup v2 root does not delegate the memory controller to its children")
+		}
+		dir, limitFile = filepath.Join("/sys/fs/cgroup", name), "memory.max"
+	default:
+		return "", nil, errors.New("no cgroup memory controller is mounted at /sys/fs/cgroup")
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("making a cgroup: %w", err)
+	}
+	cleanup := func() { os.Remove(dir) }
+	if err := os.WriteFile(filepath.Join(dir, limitFile), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("limiting the cgroup: %w", err)
+	}
+	return dir, cleanup, nil
+}
+
+func hasMemory(controllers string) bool {
+	for c := range strings.SplitSeq(controllers, ",") {
+		if c == "memory" {
+			return true
+		}
+	}
+	return false
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -1,0 +1,386 @@
+// Package ext4pack turns a container's root filesystem into a bootable
+// ext4 root disk and a microVM image bundle, in one process and one pass,
+// in pure Go: no e2fsprogs, no daemon, no root, no loop device. It is the
+// library behind the ext4pack command, for Go programs (such as banger)
+// that build images in-process.
+//
+// The input is a Source: a rootfs tar (`docker export` style; plain, gzip
+// or zstd) or a container image reference (a registry, an OCI layout, a
+// `docker save` archive). Build streams it into an image file: the tar,
+// or the image's layers oldest first, go through tarflat into ext4w,
+// which writes the image, and for a bundle the guest files are added
+// before the image is closed. WriteBundle then packs the image with its
+// manifest into a .tar.zst. BuildImage and MakeBundle do it all on paths,
+// leaving nothing behind on failure.
+//
+//	rootfs tar | image layers -> tarflat -> ext4w -> guest files -> bundle
+package ext4pack
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/ext4pack/ext4pack/ext4w"
+	"github.com/ext4pack/ext4pack/imagesrc"
+	"github.com/ext4pack/ext4pack/internal/asynchash"
+	"github.com/ext4pack/ext4pack/tarflat"
+)
+
+// Version is ext4pack's version: it goes into bundles' manifests and into
+// the hash the image's UUID is derived from. Release builds stamp it with
+// -ldflags "-X github.com/ext4pack/ext4pack.Version=...".
+var Version = "0.1.0-dev"
+
+// Source is what an image is built from: exactly one of Tar and Image.
+type Source struct {
+	// Tar is a rootfs tar stream: plain, gzip or zstd, told by its magic
+	// bytes. TarName names it in messages ("rootfs.tar", "standard
+	// input"), and TarSize is its length, for progress (0: unknown).
+	Tar     io.Reader
+	TarName string
+	TarSize int64
+
+	// Image is a container image reference: docker://HOST/REPO[:TAG|@DIGEST]
+	// or a bare reference (alpine:3.20), oci:DIR[:TAG],
+	// oci-archive:FILE[:TAG] or docker-archive:FILE[:REF].
+	Image string
+	// Platform picks from a multi-platform image: os/arch[/variant].
+	// Empty: linux and Options.Arch, else the host's arch.
+	Platform string
+}
+
+func (s Source) name() string {
+	if s.Image != "" {
+		return s.Image
+	}
+	if s.TarName != "" {
+		return s.TarName
+	}
+	return "the rootfs tar"
+}
+
+// Options shape the image. The zero value is a usable default: the image
+// is sized from the content, with mke2fs's inode ratio, a UUID derived
+// from the input, and no guest files.
+type Options struct {
+	// Size is the image size in bytes, a multiple of 4096 from
+	// ext4w.MinSize to ext4w.MaxSize. 0: 1.5 times what the content
+	// needs, at least 64 MiB.
+	Size int64
+	// Inodes is the inode count. 0: 1.5 times the entries, and at least
+	// one per 16 KiB.
+	Inodes uint64
+	// Label is the volume label, at most 16 bytes.
+	Label string
+	// UUID is the filesystem UUID. Nil: derived from a hash of the input,
+	// so that equal input gives an equal image.
+	UUID *[16]byte
+	// Epoch is SOURCE_DATE_EPOCH: the time of the entries ext4pack makes
+	// itself and of the superblock. Nil: the newest mtime of the input,
+	// and 0 for the superblock.
+	Epoch *time.Time
+
+	// Arch is the architecture wanted: "x86_64" or "aarch64" (amd64 and
+	// arm64 are accepted). It picks an image's platform, and a bundle's
+	// arch; an input whose executables or config say otherwise is an
+	// error. Empty: the input's own, else the host's.
+	Arch string
+
+	// Bundle, when set, makes the image a bundle's: its arch and distro
+	// are settled, the guest files are added, and an image's config is
+	// written for the guest's init. WriteBundle needs it.
+	Bundle *BundleOptions
+
+	// Warn receives warnings, one line each without a newline. Nil: dropped.
+	Warn func(msg string)
+	// Progress receives progress reports, often: it should be cheap. Nil: none.
+	Progress func(Progress)
+}
+
+// Progress is how far a build or a bundle has come.
+type Progress struct {
+	// Stage says what is being done: "reading rootfs.tar", "layer 2 of 3",
+	// "hashing", "compressing".
+	Stage string
+	// Done and Total count bytes of the whole job's input; Total is 0
+	// when it is not known (a tar on a pipe).
+	Done, Total int64
+}
+
+// Built describes an image Build wrote.
+type Built struct {
+	// Info is what the input told about itself: entry counts, distro,
+	// arch, init system.
+	Info tarflat.Info
+	// Arch and Distro are the bundle's (Options.Bundle set): x86_64 or
+	// aarch64, and the os-release ID unless BundleOptions.Distro says.
+	Arch, Distro string
+	// Image is the container image read, for an image source.
+	Image *ImageSource
+	// GuestInit is the init system the guest files were installed for.
+	GuestInit string
+	// GuestMessage is one line naming the init found and how the guest
+	// services start under it, for the user ("ext4pack: guest init: ...").
+	GuestMessage string
+	// Time is the time of the entries ext4pack made itself: Epoch, else
+	// the input's newest mtime. Bundles' members take it too.
+	Time time.Time
+
+	bundle      *BundleOptions
+	imageConfig []byte // the image config's "config" object, for the guest init
+}
+
+// ImageSource is the container image an image was built from.
+type ImageSource struct {
+	Ref      string // as given
+	Digest   string // the image manifest's digest; empty for a legacy docker save archive
+	Platform string // os/arch[/variant] of its config
+	Layers   int
+}
+
+// Build writes the image of src to img, an empty file, and returns what
+// it learnt. It does not close img. On error, img holds garbage: remove
+// it. Errors about one tar entry are *tarflat.EntryError; a fixed Size
+// that is too small is an *ext4w.SizeError saying how much is needed.
+func Build(ctx context.Context, src Source, img *os.File, o Options) (*Built, error) {
+	if (src.Tar == nil) == (src.Image == "") {
+		return nil, errors.New("ext4pack: a source needs exactly one of a tar and an image reference")
+	}
+	if o.Arch != "" {
+		a, ok := NormalizeArch(o.Arch)
+		if !ok {
+			return nil, fmt.Errorf("ext4pack: arch %q: use x86_64 (or amd64) or aarch64 (or arm64)", o.Arch)
+		}
+		o.Arch = a
+	}
+	if o.Bundle != nil {
+		if err := o.Bundle.Check(); err != nil {
+			return nil, err
+		}
+	}
+	opts, err := writerOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	w, err := ext4w.NewWriter(img, opts...)
+	if err != nil {
+		return nil, err
+	}
+	b := &Built{bundle: o.Bundle}
+	if src.Image != "" {
+		err = buildFromImage(ctx, src, w, o, b)
+	} else {
+		err = buildFromTar(ctx, src, w, o, b)
+	}
+	if err == nil && o.Bundle != nil {
+		err = finishBundleImage(w, o, b)
+	}
+	if err != nil {
+		w.Abort()
+		return nil, err
+	}
+	// Close lays out all metadata while the whole tree is in memory, and
+	// its buffers come on top: collecting more often from here keeps the
+	// peak near the live tree (a few percent of CPU, at the end only).
+	defer tightenGC(25)()
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// writerOptions turns Options into ext4w's, with the salt that makes the
+// derived UUID depend on the options and the version as well as the input.
+func writerOptions(o Options) ([]ext4w.Option, error) {
+	var opts []ext4w.Option
+	salt := []string{"ext4pack " + Version}
+	if o.Size != 0 {
+		opts = append(opts, ext4w.WithSize(o.Size))
+	}
+	if o.Inodes != 0 {
+		opts = append(opts, ext4w.WithInodes(o.Inodes))
+	}
+	if o.Label != "" {
+		opts = append(opts, ext4w.WithLabel(o.Label))
+	}
+	if o.UUID != nil {
+		opts = append(opts, ext4w.WithUUID(*o.UUID))
+	}
+	if o.Epoch != nil {
+		opts = append(opts, ext4w.WithDefaultTime(*o.Epoch), ext4w.WithSuperblockTime(*o.Epoch))
+		salt = append(salt, fmt.Sprintf("epoch=%d", o.Epoch.Unix()))
+	}
+	// The same fields, in the same form, as ext4pack has always salted
+	// with, so that equal flags keep giving equal images.
+	size, inodes := "", ""
+	if o.Size != 0 {
+		size = fmt.Sprint(o.Size)
+	}
+	if o.Inodes != 0 {
+		inodes = fmt.Sprint(o.Inodes)
+	}
+	salt = append(salt, "size="+size, "inodes="+inodes, "label="+o.Label)
+	opts = append(opts, ext4w.WithSalt([]byte(strings.Join(salt, "\x00"))))
+	opts = append(opts, ext4w.WithWarn(o.warn))
+	return opts, nil
+}
+
+func (o Options) warn(m string) {
+	if o.Warn != nil {
+		o.Warn(m)
+	}
+}
+
+func (o Options) progress(p Progress) {
+	if o.Progress != nil {
+		o.Progress(p)
+	}
+}
+
+// buildFromTar streams a rootfs tar into w.
+func buildFromTar(ctx context.Context, src Source, w *ext4w.Writer, o Options, b *Built) error {
+	stage := "reading " + src.name()
+	in := &counter{r: ctxReader{ctx, src.Tar}, report: func(n int64) {
+		o.progress(Progress{Stage: stage, Done: n, Total: src.TarSize})
+	}}
+	r := tarflat.NewReader(in, tarflat.WithWarn(o.warn))
+	defer r.Close()
+	info, err := tarflat.Copy(w, r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src.name(), err)
+	}
+	b.Info = info
+	return nil
+}
+
+// buildFromImage streams an image's layers, oldest first, into w. Each
+// blob's size and digest, and each layer's diff_id, are checked as it
+// streams; a mismatch names the layer.
+func buildFromImage(ctx context.Context, src Source, w *ext4w.Writer, o Options, b *Built) error {
+	im, err := imagesrc.Open(ctx, src.Image, imagesrc.Options{Platform: src.Platform, Arch: o.Arch, UserAgent: "ext4pack/" + Version})
+	if err != nil {
+		return err
+	}
+	defer im.Close()
+	b.Image = &ImageSource{Ref: src.Image, Digest: im.Digest, Platform: im.Platform.String(), Layers: len(im.Layers)}
+	if o.Bundle != nil {
+		arch, ok := NormalizeArch(im.Platform.Architecture)
+		switch {
+		case !ok:
+			return fmt.Errorf("image %s is %s; a bundle is x86_64 or aarch64", src.Image, im.Platform)
+		case o.Arch != "" && o.Arch != arch:
+			return fmt.Errorf("--arch %s contradicts the image: its config says %s", o.Arch, im.Platform)
+		}
+		b.Arch = arch
+	}
+	var total int64
+	for _, l := range im.Layers {
+		total += max(l.Size, 0)
+	}
+	layers := tarflat.NewLayers(w)
+	var done int64
+	for _, l := range im.Layers {
+		if err := addLayer(ctx, layers, l, o, &done, total); err != nil {
+			return fmt.Errorf("image %s: %w", src.Image, err)
+		}
+	}
+	b.Info = layers.Info()
+	if o.Bundle != nil {
+		cfg, err := im.ContainerConfig()
+		if err != nil {
+			return fmt.Errorf("image %s: %w", src.Image, err)
+		}
+		b.imageConfig = cfg
+	}
+	return nil
+}
+
+// addLayer streams one layer into layers and checks it.
+func addLayer(ctx context.Context, layers *tarflat.Layers, l imagesrc.Layer, o Options, done *int64, total int64) error {
+	rc, err := l.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	stage := l.String()
+	base := *done
+	in := &counter{r: ctxReader{ctx, rc}, report: func(n int64) {
+		*done = base + n
+		o.progress(Progress{Stage: stage, Done: *done, Total: total})
+	}}
+	if l.DiffID.Algorithm != "sha256" {
+		return fmt.Errorf("%s: diff_id %s: only sha256 is checked", l, l.DiffID)
+	}
+	opts := []tarflat.Option{tarflat.WithWarn(o.warn)}
+	// An uncompressed blob's digest is its diff_id, which the blob's own
+	// check then covers: one hash, not two.
+	var h *asynchash.Hash
+	if l.Digest != l.DiffID {
+		h = asynchash.New(sha256.New())
+		defer h.Close()
+		opts = append(opts, tarflat.WithDigest(h))
+	}
+	r := tarflat.NewReader(in, opts...)
+	err = layers.Add(r)
+	r.Close()
+	// The blob's own check first: a tampered blob often breaks its
+	// compression too, and its digest says why.
+	if ferr := imagesrc.Finish(rc); ferr != nil {
+		return ferr
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", l, err)
+	}
+	if h == nil {
+		return nil
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != l.DiffID.Hex {
+		return fmt.Errorf("%s: the uncompressed layer's sha256 is %s, the config's diff_id says %s (tampered with or corrupt)", l, got, l.DiffID.Hex)
+	}
+	return nil
+}
+
+// tightenGC lowers the GC percentage to at most pct, unless collection is
+// off, and returns what restores it.
+func tightenGC(pct int) (restore func()) {
+	old := debug.SetGCPercent(pct)
+	if old < 0 || old < pct {
+		debug.SetGCPercent(old)
+	}
+	return func() { debug.SetGCPercent(old) }
+}
+
+// counter reports the bytes read through it.
+type counter struct {
+	r      io.Reader
+	n      int64
+	report func(int64)
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.report(c.n)
+	return n, err
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

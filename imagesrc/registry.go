@@ -1,0 +1,146 @@
+package imagesrc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// retryBackoff is how a registry that does not answer is retried: three
+// tries over about four seconds, as go-containerregistry's default, but
+// for refused connections and failed lookups too (a registry starting,
+// a flaky resolver).
+var retryBackoff = remote.Backoff{Duration: time.Second, Factor: 3, Jitter: 0.1, Steps: 3}
+
+func retryable(err error) bool {
+	var dns *net.DNSError
+	var te interface{ Temporary() bool }
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return true
+	case errors.As(err, &dns):
+		return dns.IsTemporary || dns.IsTimeout
+	case errors.As(err, &te):
+		return te.Temporary()
+	}
+	return false
+}
+
+func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool, o Options) (*Image, error) {
+	ref, err := name.ParseReference(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an image reference: %w", s, err)
+	}
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithRetryBackoff(retryBackoff),
+		remote.WithRetryPredicate(retryable),
+	}
+	if o.Transport != nil {
+		opts = append(opts, remote.WithTransport(o.Transport))
+	}
+	if o.UserAgent != "" {
+		opts = append(opts, remote.WithUserAgent(o.UserAgent))
+	}
+	p, err := remote.NewPuller(opts...)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := p.Get(ctx, ref)
+	if err != nil {
+		return nil, registryError(ref, err)
+	}
+	open := func(ctx context.Context, d v1.Descriptor) (io.ReadCloser, int64, error) {
+		if len(d.URLs) > 0 {
+			return nil, 0, fmt.Errorf("blob %s lives at %s, outside the registry (a foreign layer)", short(d.Digest), d.URLs[0])
+		}
+		l, err := p.Layer(ctx, ref.Context().Digest(d.Digest.String()))
+		if err != nil {
+			return nil, 0, registryError(ref, err)
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return nil, 0, registryError(ref, err)
+		}
+		return rc, d.Size, nil
+	}
+	// The manifest was fetched by Get; hand it to resolve as a blob.
+	first := desc.Descriptor
+	got := desc.Manifest
+	openFirst := func(ctx context.Context, d v1.Descriptor) (io.ReadCloser, int64, error) {
+		if d.Digest == first.Digest {
+			return io.NopCloser(bytesReader(got)), int64(len(got)), nil
+		}
+		if d.MediaType == "" || isIndex(d.MediaType) || isManifest(d.MediaType) {
+			sub, err := p.Get(ctx, ref.Context().Digest(d.Digest.String()))
+			if err != nil {
+				return nil, 0, registryError(ref, err)
+			}
+			return io.NopCloser(bytesReader(sub.Manifest)), int64(len(sub.Manifest)), nil
+		}
+		return open(ctx, d)
+	}
+	im, err := resolve(ctx, first, openFirst, want, explicit)
+	if err != nil {
+		return nil, err
+	}
+	for i := range im.Layers {
+		d := v1.Descriptor{Digest: im.Layers[i].Digest, Size: im.Layers[i].Size, MediaType: im.Layers[i].MediaType}
+		im.Layers[i].open = func(ctx context.Context) (io.ReadCloser, int64, error) {
+			rc, size, err := open(ctx, d)
+			if err != nil {
+				return nil, 0, err
+			}
+			return readAhead(rc), size, nil
+		}
+	}
+	return im, nil
+}
+
+// registryError says what a registry's refusal means for the user.
+func registryError(ref name.Reference, err error) error {
+	reg := ref.Context().RegistryStr()
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch {
+		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden || hasCode(te, transport.UnauthorizedErrorCode, transport.DeniedErrorCode):
+			return fmt.Errorf("registry %s refused access to %s (%v); log in with `docker login %s` or `podman login %s` (ext4pack reads ~/.docker/config.json, $DOCKER_CONFIG, $REGISTRY_AUTH_FILE and podman's auth.json), and check that the image exists and is yours to pull",
+				reg, ref.Context().RepositoryStr(), te, reg, reg)
+		case te.StatusCode == http.StatusNotFound || hasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode):
+			return fmt.Errorf("registry %s has no image %s (%v)", reg, ref.Name(), te)
+		}
+		return fmt.Errorf("registry %s: %w", reg, err)
+	}
+	var ne net.Error
+	var oe *net.OpError
+	if errors.As(err, &oe) || errors.As(err, &ne) {
+		return fmt.Errorf("cannot reach registry %s (tried 3 times): %w", reg, err)
+	}
+	return fmt.Errorf("registry %s: %w", reg, err)
+}
+
+func hasCode(te *transport.Error, codes ...transport.ErrorCode) bool {
+	for _, d := range te.Errors {
+		for _, c := range codes {
+			if d.Code == c {
+				return true
+			}
+		}
+	}
+	return false
+}

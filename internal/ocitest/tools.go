@@ -1,0 +1,198 @@
+package ocitest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/ext4pack/ext4pack/internal/oracle"
+)
+
+// Run runs a tool the tests use (umoci, skopeo, ...) and fails t with its
+// output if it fails. It skips t, or fails it in CI, when the tool is
+// missing.
+func Run(t testing.TB, tool, aptPackage string, args ...string) string {
+	t.Helper()
+	oracle.RequireTool(t, tool, aptPackage)
+	cmd := exec.Command(tool, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Skopeo runs skopeo with no signature policy (the images are the test's
+// own) and plain HTTP to registries on 127.0.0.1.
+func Skopeo(t testing.TB, args ...string) string {
+	t.Helper()
+	return Run(t, "skopeo", "skopeo", append([]string{"--insecure-policy"}, args...)...)
+}
+
+// Umoci runs umoci.
+func Umoci(t testing.TB, args ...string) string {
+	t.Helper()
+	return Run(t, "umoci", "umoci", args...)
+}
+
+// Registry is distribution's docker-registry, serving on 127.0.0.1.
+type Registry struct {
+	// Host is HOST:PORT.
+	Host string
+	// User and Password, when set, are the only credentials it takes.
+	User, Password string
+}
+
+// StartRegistry starts a registry for t, with htpasswd authentication
+// when user is not empty, and stops it when t ends.
+func StartRegistry(t testing.TB, user, password string) *Registry {
+	t.Helper()
+	oracle.RequireTool(t, "docker-registry", "docker-registry")
+	dir := t.TempDir()
+	port := freePort(t)
+	r := &Registry{Host: fmt.Sprintf("127.0.0.1:%d", port), User: user, Password: password}
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
+		filepath.Join(dir, "data"), r.Host)
+	if user != "" {
+		out := Run(t, "htpasswd", "apache2-utils", "-Bbn", user, password)
+		pw := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(pw, []byte(out), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: ext4pack-test\n    path: %s\n", pw)
+	}
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command("docker-registry", "serve", cfgPath)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + r.Host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("docker-registry did not answer on %s: %v\n%s", r.Host, err, logs.String())
+		}
+	}
+	return r
+}
+
+// Push copies the image src (a skopeo reference, such as oci:DIR:TAG) to
+// REPO in the registry, every platform of an index included, and returns
+// the docker:// reference.
+func (r *Registry) Push(t testing.TB, src, repo string) string {
+	t.Helper()
+	dst := "docker://" + r.Host + "/" + repo
+	args := []string{"copy", "--all", "--dest-tls-verify=false"}
+	if r.User != "" {
+		args = append(args, "--dest-creds", r.User+":"+r.Password)
+	}
+	Skopeo(t, append(args, src, dst)...)
+	return dst
+}
+
+// DockerConfig writes a docker config.json with r's credentials into a
+// new directory, for $DOCKER_CONFIG.
+func (r *Registry) DockerConfig(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte(r.User + ":" + r.Password))
+	b, _ := json.Marshal(map[string]any{"auths": map[string]any{r.Host: map[string]string{"auth": auth}}})
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// LayerTars reads the layers of the image tagged tag in the OCI layout
+// at dir, decompressed, oldest first: what Reference takes.
+func LayerTars(t testing.TB, dir, tag string) [][]byte {
+	t.Helper()
+	read := func(digest string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(digest, "sha256:")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var idx struct{ Manifests []Descriptor }
+	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		t.Fatal(err)
+	}
+	var man struct{ Layers []Descriptor }
+	for _, d := range idx.Manifests {
+		if d.Annotations["org.opencontainers.image.ref.name"] == tag {
+			if err := json.Unmarshal(read(d.Digest), &man); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if man.Layers == nil {
+		t.Fatalf("ocitest: no image %q in %s", tag, dir)
+	}
+	var out [][]byte
+	for _, l := range man.Layers {
+		blob := read(l.Digest)
+		var r io.Reader = bytes.NewReader(blob)
+		switch {
+		case strings.HasSuffix(l.MediaType, "gzip"):
+			zr, err := gzip.NewReader(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = zr
+		case strings.HasSuffix(l.MediaType, "zstd"):
+			zr, err := zstd.NewReader(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer zr.Close()
+			r = zr
+		}
+		tar, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tar)
+	}
+	return out
+}
