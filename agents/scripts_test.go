@@ -57,6 +57,22 @@ esac
 exit 0
 `
 
+// stubInit stands for ext4pack-init: it logs its arguments, with the
+// test's own paths replaced by CMDLINE and SYS, and fails if $STUB_FAIL
+// names it.
+const stubInit = `#!/bin/sh
+out=
+for a; do
+	case $a in
+	"$STUB_CMDLINE") a=CMDLINE ;;
+	"$STUB_SYS") a=SYS ;;
+	esac
+	out="$out $a"
+done
+printf 'ext4pack-init%s\n' "$out" >>"$STUB_LOG"
+[ "${STUB_FAIL:-}" != ext4pack-init ]
+`
+
 // stubLogger logs its name and arguments; it stands for ssh-keygen,
 // systemd-machine-id-setup and sshd. $STUB_FAIL names one that fails.
 const stubLogger = `#!/bin/sh
