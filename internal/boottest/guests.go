@@ -189,8 +189,13 @@ func guestVariant(g guest, checker []byte) variant {
 	case startBusyboxInit:
 		// busybox runs once lines after every sysinit and wait line.
 		if g.base == baseOpenRCBB {
-			v.add = append(v.add, addEntry{name: "etc/inittab", typ: tar.TypeReg, mode: 0o644,
-				data: appendLine("::once:/" + checkerPath)(alpineInittab)})
+			// Alpine's OpenRC remounts / read-only in its shutdown
+			// runlevel (mount-ro), which its inittab enters; Debian's
+			// keeps that in "off", which Alpine's inittab never enters,
+			// so the hybrid does it itself, after OpenRC.
+			tab := appendLine("::once:/" + checkerPath)(alpineInittab)
+			tab = append(tab, "# As Alpine's mount-ro would, at shutdown.\n::shutdown:/bin/mount -o remount,ro /\n"...)
+			v.add = append(v.add, addEntry{name: "etc/inittab", typ: tar.TypeReg, mode: 0o644, data: tab})
 		} else {
 			v.rewrite["etc/inittab"] = appendLine("::once:/" + checkerPath)
 		}
