@@ -28,7 +28,7 @@ var (
 // setuid files and capabilities in an upper layer.
 func layerCases(t *testing.T) [][]byte {
 	base := oracle.NewTar(t)
-	for _, d := range []string{"etc", "usr", "usr/bin", "d", "opqA", "opqA/lowdir", "opqB", "x", "dir2file", "hl", "dev", "keepmeta"} {
+	for _, d := range []string{"etc", "usr", "usr/bin", "d", "opqA", "opqA/lowdir", "opqB", "x", "dir2file", "hl", "dev", "keepmeta", "wd"} {
 		base.Dir(d, 0o755).Time(t0)
 	}
 	base.Dir("keepmeta", 0o750).Owner(7, 8).Time(t0)
@@ -48,6 +48,8 @@ func layerCases(t *testing.T) [][]byte {
 	base.Char("dev/null", 0o666, 1, 3).Time(t0)
 	base.Fifo("dev/fifo", 0o600).Time(t0)
 	base.Symlink("usr/bin/sh", "tool").Time(t0)
+	base.File("wd/x", 0o644, []byte("x")).Time(t0)
+	base.File("wd/y", 0o644, []byte("y")).Time(t0)
 
 	mid := oracle.NewTar(t)
 	mid.File("d/.wh.gone", 0o644, nil).Time(t1)
@@ -68,6 +70,8 @@ func layerCases(t *testing.T) [][]byte {
 	mid.File("usr/bin/tool", 0o2755, oracle.Content("tool v2", 5000)).Owner(0, 50).Time(t1)
 	mid.File("keepmeta/new", 0o644, []byte("new")).Time(t1)
 	mid.File("keepmeta/.wh.old", 0o644, nil).Time(t1)
+	mid.File("wd/.wh.x", 0o644, nil).Time(t1) // a whiteout under a directory,
+	mid.File(".wh.wd", 0o644, nil).Time(t1)   // then of the directory
 
 	top := oracle.NewTar(t)
 	top.File("hl/a", 0o644, []byte("replaced")).Time(t2)
@@ -101,7 +105,7 @@ func TestLayersMatchOverlay(t *testing.T) {
 	for p, want := range map[string]bool{
 		"d/gone": false, "d/keep": true, "d/added": true, "opqA/low1": false, "opqA/lowdir": false, "opqA/new": true,
 		"opqB/low": false, "opqB/new": true, "dir2file/child": false, "x/file2dir/in": true, "never-was": false,
-		"keepmeta/old": false, "keepmeta/new": true,
+		"keepmeta/old": false, "keepmeta/new": true, "wd": false,
 	} {
 		if _, err := os.Lstat(filepath.Join(ref, p)); (err == nil) != want {
 			t.Errorf("reference: %s exists: %v, want %v", p, err == nil, want)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ext4pack/ext4pack/ext4w"
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 	"github.com/ext4pack/ext4pack/tarflat"
 )
 
@@ -37,90 +38,59 @@ const (
 	fuzzMaxData = 64 << 20
 )
 
-// tarSeed writes members with archive/tar.
-type tarSeed struct {
-	hdr  tar.Header
-	data []byte
-}
-
-func makeTar(t testing.TB, ms ...tarSeed) []byte {
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, m := range ms {
-		h := m.hdr
-		if h.ModTime.IsZero() {
-			h.ModTime = time.Date(2024, 1, 2, 3, 4, 5, 123456789, time.UTC)
-		}
-		if h.Typeflag == tar.TypeReg {
-			h.Size = int64(len(m.data))
-		}
-		if h.Mode == 0 {
-			h.Mode = 0o644
-		}
-		if err := tw.WriteHeader(&h); err != nil {
-			t.Fatalf("%s: %v", h.Name, err)
-		}
-		if _, err := tw.Write(m.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 func tarflatSeeds(t testing.TB) [][]byte {
-	pax := func(name string, recs map[string]string) tar.Header {
-		return tar.Header{Name: name, Typeflag: tar.TypeReg, Format: tar.FormatPAX, PAXRecords: recs}
+	pax := func(name, data string, kv ...string) tartest.Entry {
+		return tartest.File(name, 0o644, data).In(tar.FormatPAX).PAX(kv...)
 	}
-	every := makeTar(t,
-		tarSeed{hdr: tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755}},
-		tarSeed{hdr: tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755}},
-		tarSeed{hdr: tar.Header{Name: "etc/hostname", Typeflag: tar.TypeReg}, data: []byte("vm\n")},
-		tarSeed{hdr: tar.Header{Name: "usr/lib/os-release", Typeflag: tar.TypeReg}, data: []byte("ID=fuzz\n")},
-		tarSeed{hdr: tar.Header{Name: "etc/os-release", Typeflag: tar.TypeSymlink, Linkname: "../usr/lib/os-release"}},
-		tarSeed{hdr: tar.Header{Name: "bin/tool", Typeflag: tar.TypeReg, Mode: 0o4755}, data: bytes.Repeat([]byte{0x7f, 'E', 'L', 'F'}, 3000)},
-		tarSeed{hdr: tar.Header{Name: "bin/tool2", Typeflag: tar.TypeLink, Linkname: "bin/tool"}},
-		tarSeed{hdr: tar.Header{Name: "dev/null", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}},
-		tarSeed{hdr: tar.Header{Name: "dev/sda", Typeflag: tar.TypeBlock, Devmajor: 8}},
-		tarSeed{hdr: tar.Header{Name: "run/fifo", Typeflag: tar.TypeFifo}},
-		tarSeed{hdr: tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777}},
-		tarSeed{hdr: tar.Header{Name: "zeros", Typeflag: tar.TypeReg}, data: make([]byte, 3*4096)},
-		tarSeed{hdr: tar.Header{Name: "long/" + strings.Repeat("d", 120) + "/" + strings.Repeat("f", 200), Typeflag: tar.TypeReg, Format: tar.FormatGNU}, data: []byte("x")},
-		tarSeed{hdr: tar.Header{Name: "slow", Typeflag: tar.TypeSymlink, Linkname: strings.Repeat("t/", 60), Format: tar.FormatPAX}},
+	every := tartest.Bytes(t,
+		tartest.Dir("./", 0o755),
+		tartest.Dir("etc/", 0o755),
+		tartest.File("etc/hostname", 0o644, "vm\n"),
+		tartest.File("usr/lib/os-release", 0o644, "ID=fuzz\n"),
+		tartest.Symlink("etc/os-release", "../usr/lib/os-release"),
+		tartest.File("bin/tool", 0o4755, bytes.Repeat([]byte{0x7f, 'E', 'L', 'F'}, 3000)),
+		tartest.Hardlink("bin/tool2", "bin/tool"),
+		tartest.Char("dev/null", 0o644, 1, 3),
+		tartest.Block("dev/sda", 0o644, 8, 0),
+		tartest.Fifo("run/fifo", 0o644),
+		tartest.Dir("tmp/", 0o1777),
+		tartest.File("zeros", 0o644, make([]byte, 3*4096)),
+		tartest.File("long/"+strings.Repeat("d", 120)+"/"+strings.Repeat("f", 200), 0o644, "x").In(tar.FormatGNU),
+		tartest.Symlink("slow", strings.Repeat("t/", 60)).In(tar.FormatPAX),
 	)
-	xattrs := makeTar(t,
-		tarSeed{hdr: pax("x/schily", map[string]string{"SCHILY.xattr.user.a": "v\x00\xff", "SCHILY.xattr.security.capability": string(make([]byte, 20))}), data: []byte("a")},
-		tarSeed{hdr: pax("x/libarchive", map[string]string{"LIBARCHIVE.xattr.user.b%20c": base64.StdEncoding.EncodeToString([]byte("bin\x00ary")),
-			"SCHILY.xattr.user.b c": "ignored"})},
-		tarSeed{hdr: pax("x/big", map[string]string{"SCHILY.xattr.user.big": strings.Repeat("b", 3000), "SCHILY.xattr.trusted.t": "t"})},
-		tarSeed{hdr: pax("x/big2", map[string]string{"SCHILY.xattr.user.big": strings.Repeat("b", 3000), "SCHILY.xattr.trusted.t": "t"})},
-		tarSeed{hdr: pax("x/times", map[string]string{"LIBARCHIVE.creationtime": "1700000000.5", "atime": "-100.25", "mtime": "4102444800.999999999"})},
+	// Times past 2038 and before 1970, with fractions, in PAX records.
+	times := pax("x/times", "", "LIBARCHIVE.creationtime", "1700000000.5").Time(time.Unix(4102444800, 999999999))
+	times.AccessTime = time.Unix(-101, 75e7) // -100.25
+	xattrs := tartest.Bytes(t,
+		pax("x/schily", "a", "SCHILY.xattr.user.a", "v\x00\xff", "SCHILY.xattr.security.capability", string(make([]byte, 20))),
+		pax("x/libarchive", "", "LIBARCHIVE.xattr.user.b%20c", base64.StdEncoding.EncodeToString([]byte("bin\x00ary")),
+			"SCHILY.xattr.user.b c", "ignored"),
+		pax("x/big", "", "SCHILY.xattr.user.big", strings.Repeat("b", 3000), "SCHILY.xattr.trusted.t", "t"),
+		pax("x/big2", "", "SCHILY.xattr.user.big", strings.Repeat("b", 3000), "SCHILY.xattr.trusted.t", "t"),
+		times,
 	)
 	// ACLs go through tarflat's text parser (skipped while
 	// avoidKnownBugs holds: TestBugInvalidACLKept).
-	acls := makeTar(t,
-		tarSeed{hdr: pax("acl", map[string]string{"SCHILY.acl.access": "user::rwx,user:1000:r-x,group::r-x,mask::r-x,other::r--"})},
-		tarSeed{hdr: tar.Header{Name: "dacl/", Typeflag: tar.TypeDir, Format: tar.FormatPAX, PAXRecords: map[string]string{
-			"SCHILY.acl.default": "user::rwx,group::r-x,other::---"}}},
+	acls := tartest.Bytes(t,
+		pax("acl", "", "SCHILY.acl.access", "user::rwx,user:1000:r-x,group::r-x,mask::r-x,other::r--"),
+		tartest.Dir("dacl/", 0o644).In(tar.FormatPAX).PAX("SCHILY.acl.default", "user::rwx,group::r-x,other::---"),
 	)
-	rules := makeTar(t,
-		tarSeed{hdr: tar.Header{Name: "a/b/c", Typeflag: tar.TypeReg}, data: []byte("first")},
-		tarSeed{hdr: tar.Header{Name: "a/b/c", Typeflag: tar.TypeReg}, data: []byte("second, longer")},
-		tarSeed{hdr: tar.Header{Name: "a/b", Typeflag: tar.TypeDir, Mode: 0o700}},
-		tarSeed{hdr: tar.Header{Name: "a/.wh.b", Typeflag: tar.TypeReg}},
-		tarSeed{hdr: tar.Header{Name: "a/.wh..wh..opq", Typeflag: tar.TypeReg}},
-		tarSeed{hdr: tar.Header{Name: "d", Typeflag: tar.TypeReg}, data: []byte("file first")},
-		tarSeed{hdr: tar.Header{Name: "d/", Typeflag: tar.TypeDir}},
-		tarSeed{hdr: tar.Header{Name: "lost+found", Typeflag: tar.TypeReg}, data: []byte("not a directory")},
-		tarSeed{hdr: tar.Header{Name: "/abs/../x", Typeflag: tar.TypeReg}, data: []byte("x")},
+	rules := tartest.Bytes(t,
+		tartest.File("a/b/c", 0o644, "first"),
+		tartest.File("a/b/c", 0o644, "second, longer"),
+		tartest.Dir("a/b", 0o700),
+		tartest.Whiteout("a/.wh.b"),
+		tartest.Whiteout("a/.wh..wh..opq"),
+		tartest.File("d", 0o644, "file first"),
+		tartest.Dir("d/", 0o644),
+		tartest.File("lost+found", 0o644, "not a directory"),
+		tartest.File("/abs/../x", 0o644, "x"),
 	)
-	var big []tarSeed
+	var big []tartest.Entry
 	for i := 0; i < 400; i++ {
-		big = append(big, tarSeed{hdr: tar.Header{Name: path.Join("big", strings.Repeat("n", i%200)+string(rune('a'+i%26))+string(rune('a'+i/26))), Typeflag: tar.TypeReg}})
+		big = append(big, tartest.File(path.Join("big", strings.Repeat("n", i%200)+string(rune('a'+i%26))+string(rune('a'+i/26))), 0o644, ""))
 	}
-	seeds := [][]byte{every, xattrs, acls, rules, makeTar(t, big...), oracle.Gzip(t, every), oracle.Zstd(t, rules)}
+	seeds := [][]byte{every, xattrs, acls, rules, tartest.Bytes(t, big...), oracle.Gzip(t, every), oracle.Zstd(t, rules)}
 	tars, _ := filepath.Glob("../testdata/*.tar")
 	for _, p := range tars {
 		if b, err := os.ReadFile(p); err == nil {

@@ -48,7 +48,9 @@ func (w *Writer) Whiteout(name string) error {
 	if !ok {
 		return nil
 	}
-	w.touchParents(parts)
+	// A whiteout names nothing of its own layer: the directories above
+	// it stay as the layers below made them, and a later whiteout of one
+	// of them removes it.
 	id := w.nodes.at(parent).dir.ents[i].id
 	n := w.nodes.at(id)
 	switch {
@@ -110,7 +112,8 @@ func (w *Writer) find(parts []string) (parent uint32, i int, ok bool) {
 }
 
 // touchParents marks the directories above parts as named by the current
-// layer, as the directories an extracted layer holds its whiteouts in.
+// layer, as the directories above an opaque marker or a hardlink's target
+// are in an extracted layer.
 func (w *Writer) touchParents(parts []string) {
 	id := uint32(1)
 	for _, p := range parts[:len(parts)-1] {

@@ -83,6 +83,9 @@ func TestLayers(t *testing.T) {
 		{"whiteout after the layer named the directory hides only the lower entries", func(w *ext4w.Writer) error {
 			return errors.Join(file(w, "d/new", "n"), w.Whiteout("d"))
 		}, []string{".", "d", "d/new", "f"}},
+		{"a whiteout under a directory, then of the directory", func(w *ext4w.Writer) error {
+			return errors.Join(w.Whiteout("d/sub/x"), w.Whiteout("d/sub"))
+		}, []string{".", "d", "d/a", "f"}},
 		{"opaque before the layer's entries", func(w *ext4w.Writer) error {
 			return errors.Join(w.Opaque("d"), file(w, "d/new", "n"))
 		}, []string{".", "d", "d/new", "f"}},

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"testing"
+
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // benchTar is a tar of n small files with PAX xattrs on every tenth, the
@@ -18,7 +20,7 @@ func benchTar(b *testing.B, n int) []byte {
 	data := bytes.Repeat([]byte("x"), 300)
 	for i := range n {
 		h := &tar.Header{Name: fmt.Sprintf("usr/share/doc/pkg%04d/file%d", i/20, i), Typeflag: tar.TypeReg, Mode: 0o644,
-			Size: int64(len(data)), ModTime: testTime}
+			Size: int64(len(data)), ModTime: tartest.Mtime}
 		if i%10 == 0 {
 			h.PAXRecords = map[string]string{"SCHILY.xattr.user.x": "value"}
 		}

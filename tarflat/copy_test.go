@@ -1,7 +1,6 @@
 package tarflat
 
 import (
-	"archive/tar"
 	"bytes"
 	"errors"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ext4pack/ext4pack/ext4w"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // newImage returns a Writer on a scratch file.
@@ -33,28 +33,28 @@ func newImage(t *testing.T, opts ...ext4w.Option) *ext4w.Writer {
 func TestCopyRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		entries []tarEntry
+		entries []tartest.Entry
 		bad     int // index of the entry refused
 		msg     string
 	}{
-		{"hardlink to a later entry", []tarEntry{hardlink("bin/sh", "bin/bash"), file("bin/bash", 0o755, []byte("x"))}, 0,
+		{"hardlink to a later entry", []tartest.Entry{tartest.Hardlink("bin/sh", "bin/bash"), tartest.File("bin/bash", 0o755, "x")}, 0,
 			`hardlink to "bin/bash", which no earlier entry made`},
-		{"hardlink to a removed entry", []tarEntry{file("a", 0o644, nil), whiteout(".wh.a"), hardlink("b", "a")}, 2,
+		{"hardlink to a removed entry", []tartest.Entry{tartest.File("a", 0o644, ""), tartest.Whiteout(".wh.a"), tartest.Hardlink("b", "a")}, 2,
 			`hardlink to "a", which no earlier entry made`},
-		{"hardlink to a directory", []tarEntry{dir("etc"), hardlink("x", "etc")}, 1, `hardlink to directory "etc"`},
-		{"hardlink through a file", []tarEntry{file("a", 0o644, nil), hardlink("b", "a/c")}, 1, `hardlink to "a/c", which no earlier entry made`},
-		{"entry under a file", []tarEntry{file("etc/passwd", 0o644, []byte("x")), file("etc/passwd/x", 0o644, nil)}, 1,
+		{"hardlink to a directory", []tartest.Entry{tartest.Dir("etc", 0o755), tartest.Hardlink("x", "etc")}, 1, `hardlink to directory "etc"`},
+		{"hardlink through a file", []tartest.Entry{tartest.File("a", 0o644, ""), tartest.Hardlink("b", "a/c")}, 1, `hardlink to "a/c", which no earlier entry made`},
+		{"entry under a file", []tartest.Entry{tartest.File("etc/passwd", 0o644, "x"), tartest.File("etc/passwd/x", 0o644, "")}, 1,
 			`"etc/passwd" is a regular file, not a directory, so nothing can go under it`},
-		{"entry deep under a file", []tarEntry{file("a", 0o644, nil), dir("a/b/c")}, 1, `"a" is a regular file, not a directory`},
-		{"entry under a symlink", []tarEntry{dir("usr/bin"), symlink("bin", "usr/bin"), file("bin/sh", 0o755, nil)}, 2,
+		{"entry deep under a file", []tartest.Entry{tartest.File("a", 0o644, ""), tartest.Dir("a/b/c", 0o755)}, 1, `"a" is a regular file, not a directory`},
+		{"entry under a symlink", []tartest.Entry{tartest.Dir("usr/bin", 0o755), tartest.Symlink("bin", "usr/bin"), tartest.File("bin/sh", 0o755, "")}, 2,
 			`"bin" is a symlink (to "usr/bin"), not a directory`},
-		{"entry under a fifo", []tarEntry{{hdr: tar.Header{Name: "p", Typeflag: tar.TypeFifo}}, file("p/x", 0o644, nil)}, 1,
+		{"entry under a fifo", []tartest.Entry{tartest.Fifo("p", 0o644), tartest.File("p/x", 0o644, "")}, 1,
 			`"p" is a fifo, not a directory`},
-		{"hardlink under a file", []tarEntry{file("a", 0o644, nil), file("f", 0o644, nil), hardlink("f/x", "a")}, 2,
+		{"hardlink under a file", []tartest.Entry{tartest.File("a", 0o644, ""), tartest.File("f", 0o644, ""), tartest.Hardlink("f/x", "a")}, 2,
 			`"f" is a regular file, not a directory`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in, offs := writeTar(t, tc.entries...)
+			in, offs := tartest.Offsets(t, tc.entries...)
 			r := NewReader(bytes.NewReader(in))
 			_, err := Copy(newImage(t), r)
 			var ee *EntryError
@@ -62,7 +62,7 @@ func TestCopyRejects(t *testing.T) {
 				t.Fatalf("want an EntryError, got %v", err)
 			}
 			t.Log(err)
-			if want := tc.entries[tc.bad].hdr.Name; ee.Name != want || ee.Offset != offs[tc.bad] {
+			if want := tc.entries[tc.bad].Name; ee.Name != want || ee.Offset != offs[tc.bad] {
 				t.Errorf("names %q at %d, want %q at %d", ee.Name, ee.Offset, want, offs[tc.bad])
 			}
 			if !strings.Contains(err.Error(), tc.msg) {
@@ -77,7 +77,7 @@ func TestCopyRejects(t *testing.T) {
 func TestCopyOutOfSpace(t *testing.T) {
 	block := bytes.Repeat([]byte("full"), 1024)
 	big := bytes.Repeat(block, 40<<20/len(block)) // 40 MiB of data
-	in, _ := writeTar(t, file("a", 0o644, big), file("b", 0o644, big), file("c", 0o644, []byte("last")))
+	in := tartest.Bytes(t, tartest.File("a", 0o644, big), tartest.File("b", 0o644, big), tartest.File("c", 0o644, "last"))
 	var warns []string
 	r := NewReader(bytes.NewReader(in), WithWarn(func(m string) { warns = append(warns, m) }))
 	w := newImage(t, ext4w.WithSize(ext4w.MinSize))
@@ -100,7 +100,7 @@ func TestCopyOutOfSpace(t *testing.T) {
 // TestCopyTruncatedData checks that input cut in the middle of a file is
 // an error naming the file, not a short file.
 func TestCopyTruncatedData(t *testing.T) {
-	in, offs := writeTar(t, file("etc/os-release", 0o644, []byte("ID=x\n")), file("usr/bin/x", 0o755, x86))
+	in, offs := tartest.Offsets(t, tartest.File("etc/os-release", 0o644, "ID=x\n"), tartest.File("usr/bin/x", 0o755, x86))
 	cut := in[:offs[1]+512+30] // in the middle of x's ELF header
 	_, err := Copy(newImage(t), NewReader(bytes.NewReader(cut)))
 	var ee *EntryError

@@ -10,18 +10,18 @@ import (
 	"testing"
 
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // FuzzReader feeds arbitrary bytes to a Reader: it must never panic, every
 // error must say what kind it is (an EntryError or ErrFormat), and entry
 // offsets must be block-aligned and increasing.
 func FuzzReader(f *testing.F) {
-	seed, _ := writeTar(f,
-		tarEntry{hdr: tar.Header{Name: "etc/", Typeflag: tar.TypeDir}},
-		tarEntry{hdr: tar.Header{Name: "etc/f", Typeflag: tar.TypeReg, Format: tar.FormatPAX,
-			PAXRecords: map[string]string{"SCHILY.xattr.user.x": "v"}}, data: []byte("data")},
-		tarEntry{hdr: tar.Header{Name: "etc/.wh.f", Typeflag: tar.TypeReg}},
-		tarEntry{hdr: tar.Header{Name: "l", Typeflag: tar.TypeLink, Linkname: "etc/f"}},
+	seed := tartest.Bytes(f,
+		tartest.Dir("etc/", 0o755),
+		tartest.File("etc/f", 0o644, "data").In(tar.FormatPAX).PAX("SCHILY.xattr.user.x", "v"),
+		tartest.Whiteout("etc/.wh.f"),
+		tartest.Hardlink("l", "etc/f"),
 	)
 	f.Add(seed)
 	f.Add(oracle.Gzip(f, seed))

@@ -1,7 +1,6 @@
 package tarflat
 
 import (
-	"archive/tar"
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ext4pack/ext4pack/ext4w"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // elfFile returns the start of an ELF file: a header for class (1 or 2),
@@ -40,7 +40,7 @@ var (
 // copyTar runs Copy on entries into a scratch image and returns its Info.
 func copyTar(t *testing.T, entries ...tarEntry) Info {
 	t.Helper()
-	in, _ := writeTar(t, entries...)
+	in := tartest.Bytes(t, entries...)
 	f, err := os.Create(filepath.Join(t.TempDir(), "img"))
 	if err != nil {
 		t.Fatal(err)
@@ -62,82 +62,66 @@ func copyTar(t *testing.T, entries ...tarEntry) Info {
 	return info
 }
 
-func dir(name string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755}}
-}
-func file(name string, mode int64, data []byte) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode}, data: data}
-}
-func symlink(name, target string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777}}
-}
-func hardlink(name, target string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target}}
-}
-func whiteout(name string) tarEntry {
-	return tarEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg}}
-}
-
 // TestInfo checks the defaults Copy reads from the tar: the distro from
 // os-release, the arch from /bin/sh's target or /usr/bin, and systemd.
 func TestInfo(t *testing.T) {
 	osr := func(id string) []byte { return []byte("NAME=\"X\"\n" + id + "\nVERSION_ID=1\n") }
 	for _, tc := range []struct {
 		name    string
-		entries []tarEntry
+		entries []tartest.Entry
 		want    Info
 	}{
-		{"debian merged-usr", []tarEntry{
-			symlink("bin", "usr/bin"), symlink("lib", "usr/lib"),
-			dir("usr/bin"), file("usr/bin/dash", 0o755, x86), symlink("usr/bin/sh", "dash"),
-			file("usr/lib/os-release", 0o644, osr("ID=debian")), symlink("etc/os-release", "../usr/lib/os-release"),
-			file("usr/lib/systemd/systemd", 0o755, x86),
+		{"debian merged-usr", []tartest.Entry{
+			tartest.Symlink("bin", "usr/bin"), tartest.Symlink("lib", "usr/lib"),
+			tartest.Dir("usr/bin", 0o755), tartest.File("usr/bin/dash", 0o755, x86), tartest.Symlink("usr/bin/sh", "dash"),
+			tartest.File("usr/lib/os-release", 0o644, osr("ID=debian")), tartest.Symlink("etc/os-release", "../usr/lib/os-release"),
+			tartest.File("usr/lib/systemd/systemd", 0o755, x86),
 		}, Info{Distro: "debian", Arch: "x86_64", ArchFrom: "/usr/bin/dash", HasSystemd: true}},
-		{"alpine busybox", []tarEntry{
-			file("bin/busybox", 0o755, arm64), symlink("bin/sh", "/bin/busybox"),
-			file("etc/os-release", 0o644, osr(`ID="alpine"`)),
-			file("usr/lib/os-release", 0o644, osr("ID=ignored")),
+		{"alpine busybox", []tartest.Entry{
+			tartest.File("bin/busybox", 0o755, arm64), tartest.Symlink("bin/sh", "/bin/busybox"),
+			tartest.File("etc/os-release", 0o644, osr(`ID="alpine"`)),
+			tartest.File("usr/lib/os-release", 0o644, osr("ID=ignored")),
 		}, Info{Distro: "alpine", Arch: "aarch64", ArchFrom: "/bin/busybox"}},
-		{"only usr/lib/os-release", []tarEntry{
-			file("usr/lib/os-release", 0o644, osr("ID='fedora'")),
-			file("lib/systemd/systemd", 0o755, x86),
+		{"only usr/lib/os-release", []tartest.Entry{
+			tartest.File("usr/lib/os-release", 0o644, osr("ID='fedora'")),
+			tartest.File("lib/systemd/systemd", 0o755, x86),
 		}, Info{Distro: "fedora", HasSystemd: true}},
-		{"dangling etc/os-release falls back", []tarEntry{
-			symlink("etc/os-release", "../usr/share/nothing"),
-			file("usr/lib/os-release", 0o644, osr("ID=fallback")),
+		{"dangling etc/os-release falls back", []tartest.Entry{
+			tartest.Symlink("etc/os-release", "../usr/share/nothing"),
+			tartest.File("usr/lib/os-release", 0o644, osr("ID=fallback")),
 		}, Info{Distro: "fallback"}},
-		{"os-release without ID", []tarEntry{file("etc/os-release", 0o644, []byte("NAME=Thing\n"))}, Info{Distro: "linux"}},
-		{"os-release escapes, last ID wins", []tarEntry{file("etc/os-release", 0o644, []byte("ID=first\n  ID=\"a\\\"b\"\n"))}, Info{Distro: `a"b`}},
-		{"sh is a script: first ELF under /usr/bin", []tarEntry{
-			file("bin/sh", 0o755, []byte("#!/bin/busybox\n")),
-			file("usr/bin/a-lib", 0o755, libOnly), file("usr/bin/noexec", 0o644, x86),
-			file("usr/bin/zz", 0o755, riscv), file("usr/bin/aa", 0o755, arm64),
+		{"os-release without ID", []tartest.Entry{tartest.File("etc/os-release", 0o644, "NAME=Thing\n")}, Info{Distro: "linux"}},
+		{"os-release escapes, last ID wins", []tartest.Entry{tartest.File("etc/os-release", 0o644, "ID=first\n  ID=\"a\\\"b\"\n")}, Info{Distro: `a"b`}},
+		{"sh is a script: first ELF under /usr/bin", []tartest.Entry{
+			tartest.File("bin/sh", 0o755, "#!/bin/busybox\n"),
+			tartest.File("usr/bin/a-lib", 0o755, libOnly), tartest.File("usr/bin/noexec", 0o644, x86),
+			tartest.File("usr/bin/zz", 0o755, riscv), tartest.File("usr/bin/aa", 0o755, arm64),
 		}, Info{Arch: "riscv64", ArchFrom: "/usr/bin/zz"}},
-		{"sh through a relative chain and alternatives", []tarEntry{
-			symlink("bin", "usr/bin"), symlink("usr/bin/sh", "../../etc/alternatives/sh"),
-			symlink("etc/alternatives/sh", "/usr/bin/bash"), file("usr/bin/bash", 0o755, ppc64be),
+		{"sh through a relative chain and alternatives", []tartest.Entry{
+			tartest.Symlink("bin", "usr/bin"), tartest.Symlink("usr/bin/sh", "../../etc/alternatives/sh"),
+			tartest.Symlink("etc/alternatives/sh", "/usr/bin/bash"), tartest.File("usr/bin/bash", 0o755, ppc64be),
 		}, Info{Arch: "ppc64", ArchFrom: "/usr/bin/bash"}},
-		{"hardlinked sh", []tarEntry{
-			file("bin/bash", 0o755, sparc), hardlink("bin/sh", "bin/bash"),
+		{"hardlinked sh", []tartest.Entry{
+			tartest.File("bin/bash", 0o755, sparc), tartest.Hardlink("bin/sh", "bin/bash"),
 		}, Info{Arch: "EM_SPARCV9", ArchFrom: "/bin/sh"}},
-		{"a later entry replaces sh", []tarEntry{
-			file("bin/sh", 0o755, x86), file("bin/sh", 0o755, arm64),
+		{"a later entry replaces sh", []tartest.Entry{
+			tartest.File("bin/sh", 0o755, x86), tartest.File("bin/sh", 0o755, arm64),
 		}, Info{Arch: "aarch64", ArchFrom: "/bin/sh"}},
-		{"a whiteout removes os-release and sh", []tarEntry{
-			file("etc/os-release", 0o644, osr("ID=gone")), whiteout("etc/.wh.os-release"),
-			file("bin/sh", 0o755, x86), whiteout("bin/.wh.sh"),
+		{"a whiteout removes os-release and sh", []tartest.Entry{
+			tartest.File("etc/os-release", 0o644, osr("ID=gone")), tartest.Whiteout("etc/.wh.os-release"),
+			tartest.File("bin/sh", 0o755, x86), tartest.Whiteout("bin/.wh.sh"),
 		}, Info{}},
-		{"a directory replaced by a file drops what was under it", []tarEntry{
-			file("usr/lib/systemd/systemd", 0o755, x86), file("usr/lib/os-release", 0o644, osr("ID=x")),
-			file("usr/bin/x", 0o755, x86),
-			file("usr/lib", 0o644, []byte("not a dir any more")), whiteout("usr/.wh.bin"),
-			dir("usr/lib"), dir("usr/bin"),
+		{"a directory replaced by a file drops what was under it", []tartest.Entry{
+			tartest.File("usr/lib/systemd/systemd", 0o755, x86), tartest.File("usr/lib/os-release", 0o644, osr("ID=x")),
+			tartest.File("usr/bin/x", 0o755, x86),
+			tartest.File("usr/lib", 0o644, "not a dir any more"), tartest.Whiteout("usr/.wh.bin"),
+			tartest.Dir("usr/lib", 0o755), tartest.Dir("usr/bin", 0o755),
 		}, Info{}},
-		{"a directory over a directory keeps what is under it", []tarEntry{
-			file("usr/lib/systemd/systemd", 0o755, x86), dir("usr/lib/"), dir("usr"), dir("./"),
+		{"a directory over a directory keeps what is under it", []tartest.Entry{
+			tartest.File("usr/lib/systemd/systemd", 0o755, x86), tartest.Dir("usr/lib/", 0o755), tartest.Dir("usr", 0o755), tartest.Dir("./", 0o755),
 		}, Info{HasSystemd: true}},
-		{"symlink loop", []tarEntry{symlink("bin/sh", "loop"), symlink("bin/loop", "sh")}, Info{}},
-		{"no ELF at all", []tarEntry{file("usr/bin/script", 0o755, []byte("#!/bin/sh\n"))}, Info{}},
+		{"symlink loop", []tartest.Entry{tartest.Symlink("bin/sh", "loop"), tartest.Symlink("bin/loop", "sh")}, Info{}},
+		{"no ELF at all", []tartest.Entry{tartest.File("usr/bin/script", 0o755, "#!/bin/sh\n")}, Info{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := copyTar(t, tc.entries...)
@@ -152,7 +136,7 @@ func TestInfo(t *testing.T) {
 }
 
 func TestInfoCounts(t *testing.T) {
-	got := copyTar(t, dir("etc"), file("etc/a", 0o644, []byte("12345")), file("etc/b", 0o644, x86))
+	got := copyTar(t, tartest.Dir("etc", 0o755), tartest.File("etc/a", 0o644, "12345"), tartest.File("etc/b", 0o644, x86))
 	if got.Entries != 3 || got.Bytes != int64(5+len(x86)) {
 		t.Errorf("got %d entries, %d bytes", got.Entries, got.Bytes)
 	}

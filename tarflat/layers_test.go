@@ -11,6 +11,7 @@ import (
 
 	"github.com/ext4pack/ext4pack/ext4w"
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // TestLayers applies layers through Layers: whiteouts act on the lower
@@ -19,17 +20,17 @@ import (
 // kernel's overlayfs judges the whole of it elsewhere (the image sources'
 // tests); this checks the plumbing.
 func TestLayers(t *testing.T) {
-	layers := [][]tarEntry{
-		{dir("etc"), file("etc/a", 0o644, []byte("a")), file("etc/b", 0o644, []byte("b")),
-			dir("opq"), file("opq/low", 0o644, []byte("low")), file("gone", 0o644, []byte("gone"))},
-		{file("opq/mine", 0o644, []byte("mine")), whiteout("opq/.wh..wh..opq"), whiteout(".wh.gone"),
-			whiteout(".wh..wh.plnk"), hardlink("etc/link", "etc/a"), whiteout("etc/.wh.nothing")},
+	layers := [][]tartest.Entry{
+		{tartest.Dir("etc", 0o755), tartest.File("etc/a", 0o644, "a"), tartest.File("etc/b", 0o644, "b"),
+			tartest.Dir("opq", 0o755), tartest.File("opq/low", 0o644, "low"), tartest.File("gone", 0o644, "gone")},
+		{tartest.File("opq/mine", 0o644, "mine"), tartest.Whiteout("opq/.wh..wh..opq"), tartest.Whiteout(".wh.gone"),
+			tartest.Whiteout(".wh..wh.plnk"), tartest.Hardlink("etc/link", "etc/a"), tartest.Whiteout("etc/.wh.nothing")},
 	}
 	var warns []string
 	w := newImage(t)
 	l := NewLayers(w)
 	for i, es := range layers {
-		in, _ := writeTar(t, es...)
+		in := tartest.Bytes(t, es...)
 		if i == 1 {
 			in = oracle.Zstd(t, in)
 		}
@@ -70,16 +71,16 @@ func TestLayers(t *testing.T) {
 func TestLayerErrors(t *testing.T) {
 	w := newImage(t)
 	l := NewLayers(w)
-	for _, es := range [][]tarEntry{
-		{file("a", 0o644, []byte("a"))},
-		{whiteout(".wh.a")},
+	for _, es := range [][]tartest.Entry{
+		{tartest.File("a", 0o644, "a")},
+		{tartest.Whiteout(".wh.a")},
 	} {
-		in, _ := writeTar(t, es...)
+		in := tartest.Bytes(t, es...)
 		if err := l.Add(NewReader(bytes.NewReader(in))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	in, _ := writeTar(t, hardlink("b", "a"))
+	in := tartest.Bytes(t, tartest.Hardlink("b", "a"))
 	err := l.Add(NewReader(bytes.NewReader(in)))
 	var ee *EntryError
 	if !errors.As(err, &ee) || ee.Name != "b" || !strings.Contains(err.Error(), "or a whiteout removed") {
@@ -97,7 +98,7 @@ func TestLayerErrors(t *testing.T) {
 // trailing zeros included, whatever the compression; a stream that goes
 // on too long after the end marker cannot be hashed whole.
 func TestDigest(t *testing.T) {
-	plain, _ := writeTar(t, file("a", 0o644, bytes.Repeat([]byte("x"), 5000)))
+	plain := tartest.Bytes(t, tartest.File("a", 0o644, bytes.Repeat([]byte("x"), 5000)))
 	plain = append(plain, make([]byte, 9000)...) // a record's padding
 	want := sha256.Sum256(plain)
 	for name, in := range map[string][]byte{"plain": plain, "gzip": oracle.Gzip(t, plain), "zstd": oracle.Zstd(t, plain)} {

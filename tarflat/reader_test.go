@@ -11,6 +11,7 @@ import (
 
 	"github.com/ext4pack/ext4pack/ext4w"
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // TestOffsets checks Entry.Offset against where archive/tar's Writer put
@@ -18,16 +19,15 @@ import (
 // data was read or skipped, and in compressed streams.
 func TestOffsets(t *testing.T) {
 	long := strings.Repeat("n", 150)
-	in, want := writeTar(t,
-		tarEntry{hdr: tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755, Format: tar.FormatUSTAR}},
-		tarEntry{hdr: tar.Header{Name: "a", Typeflag: tar.TypeReg, Mode: 0o644, Format: tar.FormatUSTAR}, data: []byte("odd-sized data")},
-		tarEntry{hdr: tar.Header{Name: "pax", Typeflag: tar.TypeReg, Mode: 0o644, Format: tar.FormatPAX,
-			PAXRecords: map[string]string{"SCHILY.xattr.user.x": "v"}}, data: bytes.Repeat([]byte{1}, 1000)},
-		tarEntry{hdr: tar.Header{Name: "dir/" + long, Typeflag: tar.TypeReg, Mode: 0o644, Format: tar.FormatGNU}, data: []byte("x")},
-		tarEntry{hdr: tar.Header{Name: "lnk", Typeflag: tar.TypeSymlink, Linkname: long, Format: tar.FormatGNU}},
-		tarEntry{hdr: tar.Header{Name: "empty", Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}},
-		tarEntry{hdr: tar.Header{Name: "block", Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}, data: make([]byte, 512)},
-		tarEntry{hdr: tar.Header{Name: "last", Typeflag: tar.TypeDir, Format: tar.FormatPAX, ModTime: testTime}},
+	in, want := tartest.Offsets(t,
+		tartest.Dir("./", 0o755).In(tar.FormatUSTAR),
+		tartest.File("a", 0o644, "odd-sized data").In(tar.FormatUSTAR),
+		tartest.File("pax", 0o644, bytes.Repeat([]byte{1}, 1000)).In(tar.FormatPAX).PAX("SCHILY.xattr.user.x", "v"),
+		tartest.File("dir/"+long, 0o644, "x").In(tar.FormatGNU),
+		tartest.Symlink("lnk", long).In(tar.FormatGNU),
+		tartest.File("empty", 0o644, "").In(tar.FormatUSTAR),
+		tartest.File("block", 0o644, make([]byte, 512)).In(tar.FormatUSTAR),
+		tartest.Dir("last", 0o755).In(tar.FormatPAX),
 	)
 	for _, tc := range []struct {
 		name string
@@ -75,44 +75,43 @@ func TestFormats(t *testing.T) {
 	long := "usr/share/" + strings.Repeat("d", 120) + "/" + strings.Repeat("f", 200)
 	longTarget := strings.Repeat("../", 40) + strings.Repeat("t", 200)
 	frac := time.Date(2023, 1, 2, 3, 4, 5, 987654321, time.UTC)
-	pax, _ := writeTar(t,
-		tarEntry{hdr: tar.Header{Name: "bin/ping", Typeflag: tar.TypeReg, Mode: 0o4755, Format: tar.FormatPAX, ModTime: frac,
-			PAXRecords: map[string]string{
-				"SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
-				"SCHILY.xattr.user.both":           "schily",
-				"LIBARCHIVE.xattr.user.both":       "bGliYXJjaGl2ZQ==", // "libarchive": wins over SCHILY
-				"LIBARCHIVE.xattr.user.a%3Db":      "AP8",              // name "user.a=b", value 00 ff, unpadded
-				"LIBARCHIVE.creationtime":          "1600000000.5",
-			}}, data: []byte("ping")},
-		tarEntry{hdr: tar.Header{Name: long, Typeflag: tar.TypeReg, Format: tar.FormatPAX, Uid: 1 << 30, Gid: 70000,
-			PAXRecords: map[string]string{"RHT.security.selinux": "system_u:object_r:bin_t:s0"}}, data: []byte("long")},
+	pax := tartest.Bytes(t,
+		tartest.File("bin/ping", 0o4755, "ping").Time(frac).In(tar.FormatPAX).PAX(
+			"SCHILY.xattr.security.capability", "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+			"SCHILY.xattr.user.both", "schily",
+			"LIBARCHIVE.xattr.user.both", "bGliYXJjaGl2ZQ==", // "libarchive": wins over SCHILY
+			"LIBARCHIVE.xattr.user.a%3Db", "AP8", // name "user.a=b", value 00 ff, unpadded
+			"LIBARCHIVE.creationtime", "1600000000.5",
+		),
+		tartest.File(long, 0, "long").Owner(1<<30, 70000).In(tar.FormatPAX).PAX("RHT.security.selinux", "system_u:object_r:bin_t:s0"),
 	)
-	gnu, _ := writeTar(t,
-		tarEntry{hdr: tar.Header{Name: long, Typeflag: tar.TypeReg, Format: tar.FormatGNU, AccessTime: frac.Add(time.Hour), ChangeTime: frac.Add(2 * time.Hour)}, data: []byte("gnu")},
-		tarEntry{hdr: tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: longTarget, Format: tar.FormatGNU}},
-		tarEntry{hdr: tar.Header{Name: "h", Typeflag: tar.TypeLink, Linkname: "./" + long, Format: tar.FormatGNU}},
+	gnu := tartest.Bytes(t,
+		tartest.Entry{Header: tar.Header{Name: long, Typeflag: tar.TypeReg, Format: tar.FormatGNU,
+			AccessTime: frac.Add(time.Hour), ChangeTime: frac.Add(2 * time.Hour)}, Data: []byte("gnu")},
+		tartest.Symlink("l", longTarget).In(tar.FormatGNU),
+		tartest.Hardlink("h", "./"+long).In(tar.FormatGNU),
 	)
-	ustar, _ := writeTar(t,
-		tarEntry{hdr: tar.Header{Name: "dev/sda", Typeflag: tar.TypeBlock, Mode: 0o660, Devmajor: 8, Devminor: 1, Format: tar.FormatUSTAR}},
-		tarEntry{hdr: tar.Header{Name: "dev/tty", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 5, Devminor: 0, Format: tar.FormatUSTAR}},
-		tarEntry{hdr: tar.Header{Name: "run/fifo", Typeflag: tar.TypeFifo, Mode: 0o600, Format: tar.FormatUSTAR}},
-		tarEntry{hdr: tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777, Format: tar.FormatUSTAR}},
+	ustar := tartest.Bytes(t,
+		tartest.Block("dev/sda", 0o660, 8, 1).In(tar.FormatUSTAR),
+		tartest.Char("dev/tty", 0o666, 5, 0).In(tar.FormatUSTAR),
+		tartest.Fifo("run/fifo", 0o600).In(tar.FormatUSTAR),
+		tartest.Dir("tmp/", 0o1777).In(tar.FormatUSTAR),
 	)
 	v7 := join(
-		rawHeader{name: "etc/", typeflag: '5', mode: 0o40755, magic: "v7", mtime: 1700000000}.block(),
-		rawHeader{name: "etc/passwd", typeflag: 0, size: 5, mode: 0o100644, magic: "v7", mtime: 1700000000}.block(), pad([]byte("root\n")),
-		rawHeader{name: "old-dir/", typeflag: 0, magic: "v7"}.block(),
-		rawHeader{name: "ustar-dir/", typeflag: '0', mode: 0o700}.block(),
-		rawHeader{name: "etc/link", typeflag: '1', link: "etc/passwd", magic: "v7"}.block(),
-		endMarker,
+		tartest.Raw{Name: "etc/", Typeflag: '5', Mode: 0o40755, Magic: "v7", Mtime: 1700000000}.Block(),
+		tartest.Raw{Name: "etc/passwd", Typeflag: 0, Size: 5, Mode: 0o100644, Magic: "v7", Mtime: 1700000000}.Block(), tartest.Pad("root\n"),
+		tartest.Raw{Name: "old-dir/", Typeflag: 0, Magic: "v7"}.Block(),
+		tartest.Raw{Name: "ustar-dir/", Typeflag: '0', Mode: 0o700}.Block(),
+		tartest.Raw{Name: "etc/link", Typeflag: '1', Linkname: "etc/passwd", Magic: "v7"}.Block(),
+		tartest.End(),
 	)
 	// PAX 0.1 sparse, as GNU tar writes with --sparse-version=0.1: the map
 	// is a record, the member's data only the stored chunks.
 	sparse := join(
-		paxEntry('x', "GNU.sparse.size", "20000", "GNU.sparse.numblocks", "2", "GNU.sparse.name", "data/sparse",
+		tartest.RawPAX('x', "GNU.sparse.size", "20000", "GNU.sparse.numblocks", "2", "GNU.sparse.name", "data/sparse",
 			"GNU.sparse.map", "0,5,19995,5"),
-		rawHeader{name: "GNUSparseFile.1/sparse", typeflag: '0', size: 10}.block(), pad([]byte("head!tail!")),
-		endMarker,
+		tartest.Raw{Name: "GNUSparseFile.1/sparse", Typeflag: '0', Size: 10}.Block(), tartest.Pad("head!tail!"),
+		tartest.End(),
 	)
 	sparseWant := make([]byte, 20000)
 	copy(sparseWant, "head!")
@@ -160,7 +159,7 @@ func TestFormats(t *testing.T) {
 					t.Errorf("atime %v ctime %v", e.File.Atime, e.File.Ctime)
 				}
 			}},
-			{name: "l", op: OpCreate, typ: ext4w.TypeSymlink, check: func(t *testing.T, e *Entry) {
+			{name: "l", op: OpCreate, typ: ext4w.TypeSymlink, mode: 0o777, check: func(t *testing.T, e *Entry) {
 				if e.File.Linkname != longTarget {
 					t.Errorf("target %q", e.File.Linkname)
 				}
@@ -235,8 +234,8 @@ func TestFormats(t *testing.T) {
 // magic bytes, and that a plain tar whose first name happens to start
 // with a magic number is still read as a plain tar.
 func TestCompression(t *testing.T) {
-	plain, _ := writeTar(t, tarEntry{hdr: tar.Header{Name: "f", Typeflag: tar.TypeReg}, data: []byte("data")})
-	gzMagicName, _ := writeTar(t, tarEntry{hdr: tar.Header{Name: "\x1f\x8b-name", Typeflag: tar.TypeReg, Format: tar.FormatPAX}, data: []byte("data")})
+	plain := tartest.Bytes(t, tartest.File("f", 0o644, "data"))
+	gzMagicName := tartest.Bytes(t, tartest.File("\x1f\x8b-name", 0o644, "data").In(tar.FormatPAX))
 	multi := append(oracle.Gzip(t, plain[:512]), oracle.Gzip(t, plain[512:])...)
 	for _, tc := range []struct {
 		name, codec string
@@ -271,10 +270,10 @@ func TestCompression(t *testing.T) {
 // TestBadStreams checks that every kind of broken input is an error that
 // says what is wrong and where, never a short list of entries.
 func TestBadStreams(t *testing.T) {
-	good, offs := writeTar(t,
-		tarEntry{hdr: tar.Header{Name: "etc/", Typeflag: tar.TypeDir}},
-		tarEntry{hdr: tar.Header{Name: "etc/big", Typeflag: tar.TypeReg}, data: bytes.Repeat([]byte("0123456789"), 300)},
-		tarEntry{hdr: tar.Header{Name: "etc/after", Typeflag: tar.TypeReg}, data: []byte("x")},
+	good, offs := tartest.Offsets(t,
+		tartest.Dir("etc/", 0o755),
+		tartest.File("etc/big", 0o644, bytes.Repeat([]byte("0123456789"), 300)),
+		tartest.File("etc/after", 0o644, "x"),
 	)
 	badSum := bytes.Clone(good)
 	badSum[offs[2]+10] ^= 0x40 // a byte of "etc/after"'s name
@@ -338,7 +337,7 @@ func TestBadStreams(t *testing.T) {
 
 // TestEndOfArchive checks what may follow the last entry.
 func TestEndOfArchive(t *testing.T) {
-	good, _ := writeTar(t, tarEntry{hdr: tar.Header{Name: "f", Typeflag: tar.TypeReg}, data: []byte("x")})
+	good := tartest.Bytes(t, tartest.File("f", 0o644, "x"))
 	body := good[:len(good)-1024]
 	for _, tc := range []struct {
 		name string
@@ -375,27 +374,27 @@ func TestEntryRejects(t *testing.T) {
 		hdr  []byte
 		msg  string
 	}{
-		{"dotdot", rawHeader{name: "../etc/passwd", typeflag: '0'}.block(), `climbs out of the root`},
-		{"dotdot inside", rawHeader{name: "a/../../b", typeflag: '0'}.block(), `climbs out of the root`},
-		{"256-byte component", join(paxEntry('x', "path", "d/"+strings.Repeat("n", 256)), rawHeader{name: "x", typeflag: '0'}.block()), "a name component is 256 bytes, the limit is 255"},
-		{"4096-byte symlink", join(paxEntry('x', "linkpath", strings.Repeat("t", 4096)), rawHeader{name: "l", typeflag: '2'}.block()), "symlink target is 4096 bytes, the limit is 4095"},
-		{"empty symlink", rawHeader{name: "l", typeflag: '2'}.block(), "empty target"},
-		{"unknown typeflag", rawHeader{name: "odd", typeflag: 'Q'}.block(), `unknown entry type 'Q'`},
-		{"volume label", rawHeader{name: "vol", typeflag: 'V', magic: "gnu"}.block(), `(GNU volume label)`},
-		{"device major 4096", rawHeader{name: "dev/x", typeflag: '3', major: 4096}.block(), "device 4096:0 is beyond what ext4 holds"},
-		{"device minor 2^20", rawHeader{name: "dev/x", typeflag: '4', minor: 1 << 20}.block(), "device 0:1048576"},
-		{"root as a file", rawHeader{name: "./", typeflag: '2', link: "x"}.block(), "the root must be a directory"},
-		{"hardlink escaping", rawHeader{name: "h", typeflag: '1', link: "../x"}.block(), `hardlink target "../x"`},
-		{"hardlink to root", rawHeader{name: "h", typeflag: '1', link: "./"}.block(), "hardlink to the root directory"},
-		{"empty whiteout", rawHeader{name: "a/.wh.", typeflag: '0'}.block(), "whiteout with an empty name"},
-		{"global header with records", paxEntry('g', "uid", "5"), `PAX global header with record "uid"`},
-		{"slash file with data", join(rawHeader{name: "d/", typeflag: '0', size: 3}.block(), pad([]byte("abc"))), "ends in / (a directory, by the old convention) carries 3 bytes"},
-		{"bad libarchive base64", join(paxEntry('x', "LIBARCHIVE.xattr.user.x", "!!!"), rawHeader{name: "f", typeflag: '0'}.block()), "not base64"},
-		{"uid over 32 bits", join(paxEntry('x', "uid", "4294967296"), rawHeader{name: "f", typeflag: '0'}.block()), "uid 4294967296 is out of ext4's 32-bit range"},
+		{"dotdot", tartest.Raw{Name: "../etc/passwd", Typeflag: '0'}.Block(), `climbs out of the root`},
+		{"dotdot inside", tartest.Raw{Name: "a/../../b", Typeflag: '0'}.Block(), `climbs out of the root`},
+		{"256-byte component", join(tartest.RawPAX('x', "path", "d/"+strings.Repeat("n", 256)), tartest.Raw{Name: "x", Typeflag: '0'}.Block()), "a name component is 256 bytes, the limit is 255"},
+		{"4096-byte symlink", join(tartest.RawPAX('x', "linkpath", strings.Repeat("t", 4096)), tartest.Raw{Name: "l", Typeflag: '2'}.Block()), "symlink target is 4096 bytes, the limit is 4095"},
+		{"empty symlink", tartest.Raw{Name: "l", Typeflag: '2'}.Block(), "empty target"},
+		{"unknown typeflag", tartest.Raw{Name: "odd", Typeflag: 'Q'}.Block(), `unknown entry type 'Q'`},
+		{"volume label", tartest.Raw{Name: "vol", Typeflag: 'V', Magic: "gnu"}.Block(), `(GNU volume label)`},
+		{"device major 4096", tartest.Raw{Name: "dev/x", Typeflag: '3', Major: 4096}.Block(), "device 4096:0 is beyond what ext4 holds"},
+		{"device minor 2^20", tartest.Raw{Name: "dev/x", Typeflag: '4', Minor: 1 << 20}.Block(), "device 0:1048576"},
+		{"root as a file", tartest.Raw{Name: "./", Typeflag: '2', Linkname: "x"}.Block(), "the root must be a directory"},
+		{"hardlink escaping", tartest.Raw{Name: "h", Typeflag: '1', Linkname: "../x"}.Block(), `hardlink target "../x"`},
+		{"hardlink to root", tartest.Raw{Name: "h", Typeflag: '1', Linkname: "./"}.Block(), "hardlink to the root directory"},
+		{"empty whiteout", tartest.Raw{Name: "a/.wh.", Typeflag: '0'}.Block(), "whiteout with an empty name"},
+		{"global header with records", tartest.RawPAX('g', "uid", "5"), `PAX global header with record "uid"`},
+		{"slash file with data", join(tartest.Raw{Name: "d/", Typeflag: '0', Size: 3}.Block(), tartest.Pad("abc")), "ends in / (a directory, by the old convention) carries 3 bytes"},
+		{"bad libarchive base64", join(tartest.RawPAX('x', "LIBARCHIVE.xattr.user.x", "!!!"), tartest.Raw{Name: "f", Typeflag: '0'}.Block()), "not base64"},
+		{"uid over 32 bits", join(tartest.RawPAX('x', "uid", "4294967296"), tartest.Raw{Name: "f", Typeflag: '0'}.Block()), "uid 4294967296 is out of ext4's 32-bit range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			first := rawHeader{name: "first", typeflag: '5'}.block()
-			in := join(first, tc.hdr, rawHeader{name: "after", typeflag: '5'}.block(), endMarker)
+			first := tartest.Raw{Name: "first", Typeflag: '5'}.Block()
+			in := join(first, tc.hdr, tartest.Raw{Name: "after", Typeflag: '5'}.Block(), tartest.End())
 			r := NewReader(bytes.NewReader(in))
 			if e, err := r.Next(); err != nil || e.Name != "first" {
 				t.Fatalf("first entry: %v", err)
@@ -422,11 +421,11 @@ func TestEntryRejects(t *testing.T) {
 // TestWhiteouts checks how whiteout entries turn into removals.
 func TestWhiteouts(t *testing.T) {
 	in := join(
-		rawHeader{name: "etc/.wh.passwd", typeflag: '0'}.block(),
-		rawHeader{name: "./.wh.opt", typeflag: '0'}.block(),
-		rawHeader{name: "var/.wh..wh..opq", typeflag: '0'}.block(),
-		rawHeader{name: "var/.wh..wh.plnk", typeflag: '5'}.block(),
-		endMarker,
+		tartest.Raw{Name: "etc/.wh.passwd", Typeflag: '0'}.Block(),
+		tartest.Raw{Name: "./.wh.opt", Typeflag: '0'}.Block(),
+		tartest.Raw{Name: "var/.wh..wh..opq", Typeflag: '0'}.Block(),
+		tartest.Raw{Name: "var/.wh..wh.plnk", Typeflag: '5'}.Block(),
+		tartest.End(),
 	)
 	es, _, warns, err := readAll(in)
 	if err != nil {
@@ -450,10 +449,10 @@ func TestWhiteouts(t *testing.T) {
 func TestContiguousFile(t *testing.T) {
 	sparse := "3\n0\n4\n8192\n4\n16384\n0\n"
 	in := join(
-		rawHeader{name: "cont", typeflag: '7', size: 5, mode: 0o755}.block(), pad([]byte("hello")),
-		paxEntry('x', "GNU.sparse.major", "1", "GNU.sparse.minor", "0", "GNU.sparse.name", "sparse-cont", "GNU.sparse.realsize", "16384"),
-		rawHeader{name: "GNUSparseFile.0/sparse-cont", typeflag: '7', size: 512 + 8}.block(), pad(append(pad([]byte(sparse)), "abcdwxyz"...)),
-		endMarker,
+		tartest.Raw{Name: "cont", Typeflag: '7', Size: 5, Mode: 0o755}.Block(), tartest.Pad("hello"),
+		tartest.RawPAX('x', "GNU.sparse.major", "1", "GNU.sparse.minor", "0", "GNU.sparse.name", "sparse-cont", "GNU.sparse.realsize", "16384"),
+		tartest.Raw{Name: "GNUSparseFile.0/sparse-cont", Typeflag: '7', Size: 512 + 8}.Block(), tartest.Pad(append(tartest.Pad(sparse), "abcdwxyz"...)),
+		tartest.End(),
 	)
 	es, data, _, err := readAll(in)
 	if err != nil {
@@ -483,7 +482,7 @@ func TestContiguousFile(t *testing.T) {
 
 func TestGlobalCommentHeader(t *testing.T) {
 	// git archive writes a global header holding the commit id.
-	in := join(paxEntry('g', "comment", "0123abcd"), rawHeader{name: "f", typeflag: '0'}.block(), endMarker)
+	in := join(tartest.RawPAX('g', "comment", "0123abcd"), tartest.Raw{Name: "f", Typeflag: '0'}.Block(), tartest.End())
 	es, _, _, err := readAll(in)
 	if err != nil || len(es) != 1 || es[0].Name != "f" || es[0].Offset != 1024 {
 		t.Fatalf("got %d entries, %v", len(es), err)
@@ -501,10 +500,10 @@ func TestBadOption(t *testing.T) {
 // hardlinks included, as SPEC's "newest mtime in the tar" does.
 func TestNewest(t *testing.T) {
 	late := time.Date(2030, 1, 1, 0, 0, 0, 7, time.UTC)
-	in, _ := writeTar(t,
-		tarEntry{hdr: tar.Header{Name: "f", Typeflag: tar.TypeReg}},
-		tarEntry{hdr: tar.Header{Name: "g", Typeflag: tar.TypeLink, Linkname: "f", ModTime: late.Add(-time.Hour)}},
-		tarEntry{hdr: tar.Header{Name: "d/.wh..wh..opq", Typeflag: tar.TypeReg, ModTime: late, Format: tar.FormatPAX}},
+	in := tartest.Bytes(t,
+		tartest.File("f", 0o644, ""),
+		tartest.Hardlink("g", "f").Time(late.Add(-time.Hour)),
+		tartest.Whiteout("d/.wh..wh..opq").Time(late).In(tar.FormatPAX),
 	)
 	r := NewReader(bytes.NewReader(in))
 	for {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ext4pack/ext4pack/ext4w"
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // buildImage runs the tar at tarPath through Copy into a new image and
@@ -176,10 +177,10 @@ func TestReplacedDataGone(t *testing.T) {
 // written with proper directory entries.
 func TestTrailingSlashRegular(t *testing.T) {
 	raw := join(
-		rawHeader{name: "./", typeflag: '5', mode: 0o755, mtime: 1700000000}.block(),
-		rawHeader{name: "d/", typeflag: '0', mode: 0o750, mtime: 1700000000}.block(),
-		rawHeader{name: "d/f", typeflag: '0', size: 2, mtime: 1700000000}.block(), pad([]byte("hi")),
-		endMarker,
+		tartest.Raw{Name: "./", Typeflag: '5', Mode: 0o755, Mtime: 1700000000}.Block(),
+		tartest.Raw{Name: "d/", Typeflag: '0', Mode: 0o750, Mtime: 1700000000}.Block(),
+		tartest.Raw{Name: "d/f", Typeflag: '0', Size: 2, Mtime: 1700000000}.Block(), tartest.Pad("hi"),
+		tartest.End(),
 	)
 	tarPath := filepath.Join(t.TempDir(), "slash.tar")
 	if err := os.WriteFile(tarPath, raw, 0o644); err != nil {
@@ -205,10 +206,10 @@ func TestEveryType(t *testing.T) {
 // expects (archive/tar, GNU tar and bsdtar extract it as one).
 func TestContiguousFileImage(t *testing.T) {
 	raw := join(
-		rawHeader{name: "./", typeflag: '5', mode: 0o755, mtime: 1700000000}.block(),
-		rawHeader{name: "bin/", typeflag: '5', mode: 0o755, mtime: 1700000000}.block(),
-		rawHeader{name: "bin/cont", typeflag: '7', size: 5, mode: 0o4755, mtime: 1700000000}.block(), pad([]byte("hello")),
-		endMarker,
+		tartest.Raw{Name: "./", Typeflag: '5', Mode: 0o755, Mtime: 1700000000}.Block(),
+		tartest.Raw{Name: "bin/", Typeflag: '5', Mode: 0o755, Mtime: 1700000000}.Block(),
+		tartest.Raw{Name: "bin/cont", Typeflag: '7', Size: 5, Mode: 0o4755, Mtime: 1700000000}.Block(), tartest.Pad("hello"),
+		tartest.End(),
 	)
 	tarPath := filepath.Join(t.TempDir(), "contiguous.tar")
 	if err := os.WriteFile(tarPath, raw, 0o644); err != nil {

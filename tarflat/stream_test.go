@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // The judge of tarflat's own tar decoder is archive/tar, written by
@@ -373,21 +375,21 @@ func FuzzStream(f *testing.F) {
 // data is refused with a message saying so, naming the entry.
 func TestBadSparse(t *testing.T) {
 	pax10 := func(realsize string, m string, stored int) []byte {
-		mp := pad([]byte(m))
-		return join(paxEntry('x', "GNU.sparse.major", "1", "GNU.sparse.minor", "0", "GNU.sparse.name", "s", "GNU.sparse.realsize", realsize),
-			rawHeader{name: "GNUSparseFile.0/s", typeflag: '0', size: int64(len(mp) + stored)}.block(), mp, pad(bytes.Repeat([]byte("d"), stored)))
+		mp := tartest.Pad(m)
+		return join(tartest.RawPAX('x', "GNU.sparse.major", "1", "GNU.sparse.minor", "0", "GNU.sparse.name", "s", "GNU.sparse.realsize", realsize),
+			tartest.Raw{Name: "GNUSparseFile.0/s", Typeflag: '0', Size: int64(len(mp) + stored)}.Block(), mp, tartest.Pad(bytes.Repeat([]byte("d"), stored)))
 	}
 	pax01 := func(m string, stored int) []byte {
-		return join(paxEntry('x', "GNU.sparse.major", "0", "GNU.sparse.minor", "1", "GNU.sparse.name", "s", "GNU.sparse.size", "10000", "GNU.sparse.map", m),
-			rawHeader{name: "x", typeflag: '0', size: int64(stored)}.block(), pad(bytes.Repeat([]byte("d"), stored)))
+		return join(tartest.RawPAX('x', "GNU.sparse.major", "0", "GNU.sparse.minor", "1", "GNU.sparse.name", "s", "GNU.sparse.size", "10000", "GNU.sparse.map", m),
+			tartest.Raw{Name: "x", Typeflag: '0', Size: int64(stored)}.Block(), tartest.Pad(bytes.Repeat([]byte("d"), stored)))
 	}
 	for _, tc := range []struct {
 		name string
 		in   []byte
 		msg  string
 	}{
-		{"1.0 map past the data", join(paxEntry('x', "GNU.sparse.major", "1", "GNU.sparse.minor", "0", "GNU.sparse.realsize", "10"),
-			rawHeader{name: "s", typeflag: '0', size: 512}.block(), pad([]byte("150\n"+strings.Repeat("0\n0\n", 150)))), "the GNU sparse 1.0 map runs past the entry's data"},
+		{"1.0 map past the data", join(tartest.RawPAX('x', "GNU.sparse.major", "1", "GNU.sparse.minor", "0", "GNU.sparse.realsize", "10"),
+			tartest.Raw{Name: "s", Typeflag: '0', Size: 512}.Block(), tartest.Pad("150\n"+strings.Repeat("0\n0\n", 150))), "the GNU sparse 1.0 map runs past the entry's data"},
 		{"1.0 map not a number", pax10("10000", "1\nx\n10\n", 10), `holds byte 'x'`},
 		{"1.0 map past the size", pax10("100", "1\n95\n10\n", 10), "reaches byte 105, past the file's size of 100"},
 		{"1.0 map data mismatch", pax10("10000", "1\n0\n10\n", 20), "the sparse map holds 10 bytes of data, but the tar stores 20"},
@@ -395,12 +397,12 @@ func TestBadSparse(t *testing.T) {
 		{"1.0 too many fragments", pax10("10000", "9999999\n", 0), "over the limit"},
 		{"0.1 overlap", pax01("0,10,5,10", 20), "overlaps the one before it"},
 		{"0.1 odd map", pax01("0,10,5", 10), "odd count"},
-		{"unknown version", join(paxEntry('x', "GNU.sparse.major", "2", "GNU.sparse.minor", "0"), rawHeader{name: "s", typeflag: '0'}.block()), "GNU sparse format 2.0"},
-		{"sparse records on a directory", join(paxEntry('x', "GNU.sparse.map", "0,0"), rawHeader{name: "d", typeflag: '5'}.block()), "not a regular file"},
-		{"S without GNU magic", rawHeader{name: "s", typeflag: 'S'}.block(), "without GNU tar's header magic"},
+		{"unknown version", join(tartest.RawPAX('x', "GNU.sparse.major", "2", "GNU.sparse.minor", "0"), tartest.Raw{Name: "s", Typeflag: '0'}.Block()), "GNU sparse format 2.0"},
+		{"sparse records on a directory", join(tartest.RawPAX('x', "GNU.sparse.map", "0,0"), tartest.Raw{Name: "d", Typeflag: '5'}.Block()), "not a regular file"},
+		{"S without GNU magic", tartest.Raw{Name: "s", Typeflag: 'S'}.Block(), "without GNU tar's header magic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, _, err := readAll(join(tc.in, endMarker))
+			_, _, _, err := readAll(join(tc.in, tartest.End()))
 			if err == nil || !strings.Contains(err.Error(), tc.msg) {
 				t.Fatalf("error %v, want one saying %q", err, tc.msg)
 			}
@@ -451,16 +453,16 @@ func TestChecksum(t *testing.T) {
 func TestHeaderQuirks(t *testing.T) {
 	patch := func(b []byte, off int, s string) []byte {
 		copy(b[off:], s)
-		setChecksum(b)
+		tartest.SetChecksum(b)
 		return b
 	}
-	noVersion := patch(rawHeader{name: "null", typeflag: '3', major: 1, minor: 3}.block(), 257, "ustar\x00\x00\x00")
+	noVersion := patch(tartest.Raw{Name: "null", Typeflag: '3', Major: 1, Minor: 3}.Block(), 257, "ustar\x00\x00\x00")
 	patch(noVersion, 345, "dev") // the prefix
 	// Go before 1.8 wrote a ustar prefix under GNU's magic, over GNU's
 	// atime and ctime (archive/tar's invalid-go17.tar); archive/tar
 	// still reads the prefix, GNU tar and bsdtar drop it.
-	go17 := patch(rawHeader{name: "foo", typeflag: '0', magic: "gnu"}.block(), 345, strings.Repeat("a", 100))
-	modeJunk := patch(rawHeader{name: "f", typeflag: '0'}.block(), 100, "644\x00abc")
+	go17 := patch(tartest.Raw{Name: "foo", Typeflag: '0', Magic: "gnu"}.Block(), 345, strings.Repeat("a", 100))
+	modeJunk := patch(tartest.Raw{Name: "f", Typeflag: '0'}.Block(), 100, "644\x00abc")
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -469,11 +471,11 @@ func TestHeaderQuirks(t *testing.T) {
 		{"ustar without its version", noVersion, "dev/null 0 420 1:3"},
 		{"pre-Go-1.8 GNU prefix", go17, strings.Repeat("a", 100) + "/foo 0 420 0:0"},
 		{"text after a number's NUL", modeJunk, "f 0 420 0:0"},
-		{"two extended headers: the last counts", join(paxEntry('x', "path", "PAX1/first", "uid", "4242"), paxEntry('x', "path", "bar"),
-			rawHeader{name: "foo", typeflag: '0'}.block()), "bar 0 420 0:0"},
+		{"two extended headers: the last counts", join(tartest.RawPAX('x', "path", "PAX1/first", "uid", "4242"), tartest.RawPAX('x', "path", "bar"),
+			tartest.Raw{Name: "foo", Typeflag: '0'}.Block()), "bar 0 420 0:0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := join(tc.in, endMarker)
+			in := join(tc.in, tartest.End())
 			compareStreams(t, in, true)
 			es, err := readWithStream(in)
 			if err != nil || len(es) != 1 {

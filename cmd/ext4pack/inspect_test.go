@@ -2,15 +2,16 @@ package main
 
 import (
 	"archive/tar"
-	"bytes"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // TestInspectImage reads an image back with the pure-Go reader, with an
@@ -61,18 +62,15 @@ func TestInspectImage(t *testing.T) {
 func TestInspectHostileBundle(t *testing.T) {
 	const size = int64(15) << 40
 	manifest := []byte(fmt.Sprintf(`{"name":"evil","arch":"x86_64","rootfs":"rootfs.ext4","rootfs_size_bytes":%d,"rootfs_sha256":"%064d","created_by":"ext4pack x"}`+"\n", size, 0))
-	recs := paxRecord("GNU.sparse.major", "1") + paxRecord("GNU.sparse.minor", "0") +
-		paxRecord("GNU.sparse.name", "rootfs.ext4") + paxRecord("GNU.sparse.realsize", strconv.FormatInt(size, 10))
-	sparseMap := padBlocks([]byte(fmt.Sprintf("1\n%d\n0\n", size)))
-	var tb bytes.Buffer
-	tb.Write(rawBlock("manifest.json", tar.TypeReg, int64(len(manifest))))
-	tb.Write(padBlocks(manifest))
-	tb.Write(rawBlock("PaxHeaders/rootfs.ext4", tar.TypeXHeader, int64(len(recs))))
-	tb.Write(padBlocks([]byte(recs)))
-	tb.Write(rawBlock("GNUSparseFile.0/rootfs.ext4", tar.TypeReg, int64(len(sparseMap))))
-	tb.Write(sparseMap)
-	tb.Write(make([]byte, 1024))
-	zst := oracle.Zstd(t, tb.Bytes())
+	sparseMap := tartest.Pad(fmt.Sprintf("1\n%d\n0\n", size))
+	mtime := oracle.DefaultMtime.Unix()
+	zst := oracle.Zstd(t, slices.Concat(
+		tartest.Raw{Name: "manifest.json", Typeflag: tar.TypeReg, Size: int64(len(manifest)), Mtime: mtime}.Block(), tartest.Pad(manifest),
+		tartest.RawPAX(tar.TypeXHeader, "GNU.sparse.major", "1", "GNU.sparse.minor", "0",
+			"GNU.sparse.name", "rootfs.ext4", "GNU.sparse.realsize", strconv.FormatInt(size, 10)),
+		tartest.Raw{Name: "GNUSparseFile.0/rootfs.ext4", Typeflag: tar.TypeReg, Size: int64(len(sparseMap)), Mtime: mtime}.Block(), sparseMap,
+		tartest.End(),
+	))
 	path := writeTemp(t, "evil.tar.zst", zst)
 
 	tmp := t.TempDir()

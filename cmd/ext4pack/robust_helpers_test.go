@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // exitOf turns how a process ended into a shell's exit status: its code,
@@ -112,19 +113,16 @@ func dataTar(t *testing.T, mib, small int) string {
 // hugeSparseTar is a PAX 1.0 sparse member (GNU tar's
 // --sparse-version=1.0) named big, of realsize bytes, holding 4 KiB of
 // data at its end and holes before: a few KiB of tar that claims any
-// size. rawBlock, padBlocks and paxRecord are tar_formats_test.go's.
+// size.
 func hugeSparseTar(realsize int64) []byte {
-	recs := paxRecord("GNU.sparse.major", "1") + paxRecord("GNU.sparse.minor", "0") +
-		paxRecord("GNU.sparse.name", "big") + paxRecord("GNU.sparse.realsize", strconv.FormatInt(realsize, 10))
-	var out bytes.Buffer
-	out.Write(rawBlock("PaxHeaders/big", tar.TypeXHeader, int64(len(recs))))
-	out.Write(padBlocks([]byte(recs)))
-	m := padBlocks([]byte(fmt.Sprintf("1\n%d\n4096\n", realsize-4096)))
-	out.Write(rawBlock("GNUSparseFile.0/big", tar.TypeReg, int64(len(m)+4096)))
-	out.Write(m)
-	out.Write(bytes.Repeat([]byte("s"), 4096))
-	out.Write(make([]byte, 1024))
-	return out.Bytes()
+	m := tartest.Pad(fmt.Sprintf("1\n%d\n4096\n", realsize-4096))
+	return slices.Concat(
+		tartest.RawPAX(tar.TypeXHeader, "GNU.sparse.major", "1", "GNU.sparse.minor", "0",
+			"GNU.sparse.name", "big", "GNU.sparse.realsize", strconv.FormatInt(realsize, 10)),
+		tartest.Raw{Name: "GNUSparseFile.0/big", Typeflag: tar.TypeReg, Size: int64(len(m) + 4096), Mtime: oracle.DefaultMtime.Unix()}.Block(),
+		m, bytes.Repeat([]byte("s"), 4096),
+		tartest.End(),
+	)
 }
 
 // paxTar is one regular file whose PAX header carries recs, with data.
@@ -133,19 +131,19 @@ func paxTar(name string, recs map[string]string, data []byte) []byte {
 }
 
 // paxTarType is one member of type typeflag whose PAX header carries
-// recs, with data.
+// recs, with data: by hand, since archive/tar's Writer drops the records
+// it writes itself (path, size, ...).
 func paxTarType(name string, typeflag byte, recs map[string]string, data []byte) []byte {
-	var r strings.Builder
+	var kv []string
 	for _, k := range slices.Sorted(maps.Keys(recs)) {
-		r.WriteString(paxRecord(k, recs[k]))
+		kv = append(kv, k, recs[k])
 	}
-	var out bytes.Buffer
-	out.Write(rawBlock("PaxHeaders/x", tar.TypeXHeader, int64(r.Len())))
-	out.Write(padBlocks([]byte(r.String())))
-	out.Write(rawBlock(name, typeflag, int64(len(data))))
-	out.Write(padBlocks(data))
-	out.Write(make([]byte, 1024))
-	return out.Bytes()
+	return slices.Concat(
+		tartest.RawPAX(tar.TypeXHeader, kv...),
+		tartest.Raw{Name: name, Typeflag: typeflag, Size: int64(len(data)), Mtime: oracle.DefaultMtime.Unix()}.Block(),
+		tartest.Pad(data),
+		tartest.End(),
+	)
 }
 
 // peakRSS follows a running process's VmHWM until it exits.

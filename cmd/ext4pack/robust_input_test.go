@@ -6,7 +6,6 @@ package main
 // "Output files").
 
 import (
-	"archive/tar"
 	"bytes"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // bothCommands runs f for image and for make-bundle --no-agents, with
@@ -81,7 +81,7 @@ func TestUnreadableInput(t *testing.T) {
 		})
 	})
 	t.Run("permission denied", func(t *testing.T) {
-		in := writeTemp(t, "secret.tar", tarOf(t, tarMember{hdr: tar.Header{Name: "f", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("x")}))
+		in := tartest.Write(t, tartest.File("f", 0o644, "x"))
 		if err := os.Chmod(in, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -189,10 +189,10 @@ func TestBundleDiskFull(t *testing.T) {
 // TestInputEndsEarly cuts a tar short at every kind of place and pipes
 // it in, plain, gzip and zstd: each is an error, never a partial image.
 func TestInputEndsEarly(t *testing.T) {
-	full := tarOf(t,
-		tarMember{hdr: tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755}},
-		tarMember{hdr: tar.Header{Name: "etc/data", Typeflag: tar.TypeReg, Mode: 0o644}, data: oracle.Content("data", 3000)},
-		tarMember{hdr: tar.Header{Name: "etc/last", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("last")},
+	full := tartest.Bytes(t,
+		tartest.Dir("etc/", 0o755),
+		tartest.File("etc/data", 0o644, oracle.Content("data", 3000)),
+		tartest.File("etc/last", 0o644, "last"),
 	)
 	// etc/ is at 0, etc/data's header at 512 and its data at 1024 (3000
 	// bytes, padded to 3072), etc/last's header at 4096, its data at

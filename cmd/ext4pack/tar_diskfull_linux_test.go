@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/tar"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // TestImageDiskFull writes an image with 30 MiB of data into a 20 MiB
@@ -21,8 +21,7 @@ func TestImageDiskFull(t *testing.T) {
 	}
 	mnt := t.TempDir()
 	mountTmpfs(t, mnt, "size=20m,mode=0755", false)
-	in := writeTemp(t, "big.tar", tarOf(t,
-		tarMember{hdr: tar.Header{Name: "big", Typeflag: tar.TypeReg, Mode: 0o644}, data: oracle.Content("big", 30<<20)}))
+	in := tartest.Write(t, tartest.File("big", 0o644, oracle.Content("big", 30<<20)))
 	eachInput(t, func(t *testing.T, stdin bool) {
 		out := filepath.Join(mnt, "rootfs.ext4")
 		var code int

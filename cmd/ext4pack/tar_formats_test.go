@@ -2,12 +2,12 @@ package main
 
 import (
 	"archive/tar"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // testdataDir holds the hand-made tars (see its README.md).
@@ -82,38 +83,29 @@ func TestImageTestdata(t *testing.T) {
 func trickyTar(t *testing.T) []byte {
 	long := "usr/share/" + strings.Repeat("d", 110) + "/" + strings.Repeat("f", 180)
 	frac := time.Date(2024, 2, 29, 23, 59, 59, 999999999, time.UTC)
-	pax := func(h tar.Header) tar.Header {
-		h.Format = tar.FormatPAX
-		return h
-	}
-	gnu := func(h tar.Header) tar.Header {
-		h.Format = tar.FormatGNU
-		return h
-	}
-	return tarOf(t,
-		tarMember{hdr: gnu(tar.Header{Name: "./" + long, Typeflag: tar.TypeReg, Mode: 0o644}), data: []byte("long name, before its parents\n")},
-		tarMember{hdr: tar.Header{Name: "etc/hostname", Typeflag: tar.TypeReg, Mode: 0o600}, data: []byte("first\n")},
-		tarMember{hdr: tar.Header{Name: "./etc/", Typeflag: tar.TypeDir, Mode: 0o755, Uid: 0, Gid: 0}},
-		tarMember{hdr: tar.Header{Name: "/etc/hostname", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("second wins\n")},
-		tarMember{hdr: pax(tar.Header{Name: "usr/bin/ping", Typeflag: tar.TypeReg, Mode: 0o4755, ModTime: frac,
-			PAXRecords: map[string]string{
-				"SCHILY.xattr.security.capability": oracle.CapNetBindService,
-				"SCHILY.xattr.user.bin":            "\x00\x01\xff\x00",
-			}}), data: []byte("\x7fELF ping")},
-		tarMember{hdr: pax(tar.Header{Name: "usr/bin/bsd", Typeflag: tar.TypeReg, Mode: 0o755,
-			PAXRecords: map[string]string{"LIBARCHIVE.xattr.user.x%3Dy": "AAEC", "LIBARCHIVE.xattr.user.both": "AP8=", "SCHILY.xattr.user.both": "ignored: LIBARCHIVE wins"}}), data: []byte("bsd")},
-		tarMember{hdr: gnu(tar.Header{Name: "usr/bin/" + strings.Repeat("l", 120), Typeflag: tar.TypeSymlink, Linkname: "../share/" + strings.Repeat("t", 150)})},
-		tarMember{hdr: gnu(tar.Header{Name: "usr/bin/ping-link", Typeflag: tar.TypeLink, Linkname: "./usr/bin/ping"})},
-		tarMember{hdr: gnu(tar.Header{Name: "usr/bin/long-link", Typeflag: tar.TypeLink, Linkname: "/" + long})},
-		tarMember{hdr: tar.Header{Name: "usr/", Typeflag: tar.TypeDir, Mode: 0o750, Uid: 7, Gid: 8, ModTime: frac}},
-		tarMember{hdr: tar.Header{Name: "dev/null", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3}},
-		tarMember{hdr: tar.Header{Name: "dev/loop0", Typeflag: tar.TypeBlock, Mode: 0o660, Devmajor: 7, Devminor: 0, Gid: 6}},
-		tarMember{hdr: tar.Header{Name: "run/initctl", Typeflag: tar.TypeFifo, Mode: 0o600}},
-		tarMember{hdr: tar.Header{Name: "var/cache/old", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("whited out\n")},
-		tarMember{hdr: tar.Header{Name: "var/cache/.wh.old", Typeflag: tar.TypeReg}},
-		tarMember{hdr: tar.Header{Name: "var/cache/.wh..wh..opq", Typeflag: tar.TypeReg}},
-		tarMember{hdr: tar.Header{Name: "tmp", Typeflag: tar.TypeDir, Mode: 0o1777}},
-		tarMember{hdr: tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755}},
+	return tartest.Bytes(t,
+		tartest.File("./"+long, 0o644, "long name, before its parents\n").In(tar.FormatGNU),
+		tartest.File("etc/hostname", 0o600, "first\n"),
+		tartest.Dir("./etc/", 0o755),
+		tartest.File("/etc/hostname", 0o644, "second wins\n"),
+		tartest.File("usr/bin/ping", 0o4755, "\x7fELF ping").Time(frac).In(tar.FormatPAX).PAX(
+			"SCHILY.xattr.security.capability", oracle.CapNetBindService,
+			"SCHILY.xattr.user.bin", "\x00\x01\xff\x00"),
+		tartest.File("usr/bin/bsd", 0o755, "bsd").In(tar.FormatPAX).PAX(
+			"LIBARCHIVE.xattr.user.x%3Dy", "AAEC", "LIBARCHIVE.xattr.user.both", "AP8=", "SCHILY.xattr.user.both", "ignored: LIBARCHIVE wins"),
+		// A symlink of mode 0, which the image keeps.
+		tartest.Entry{Header: tar.Header{Name: "usr/bin/" + strings.Repeat("l", 120), Typeflag: tar.TypeSymlink, Linkname: "../share/" + strings.Repeat("t", 150), Format: tar.FormatGNU}},
+		tartest.Hardlink("usr/bin/ping-link", "./usr/bin/ping").In(tar.FormatGNU),
+		tartest.Hardlink("usr/bin/long-link", "/"+long).In(tar.FormatGNU),
+		tartest.Dir("usr/", 0o750).Owner(7, 8).Time(frac),
+		tartest.Char("dev/null", 0o666, 1, 3),
+		tartest.Block("dev/loop0", 0o660, 7, 0).Owner(0, 6),
+		tartest.Fifo("run/initctl", 0o600),
+		tartest.File("var/cache/old", 0o644, "whited out\n"),
+		tartest.Whiteout("var/cache/.wh.old"),
+		tartest.Whiteout("var/cache/.wh..wh..opq"),
+		tartest.Dir("tmp", 0o1777),
+		tartest.Dir("./", 0o755),
 	)
 }
 
@@ -145,60 +137,30 @@ func TestImageTricky(t *testing.T) {
 // TestImageGoFormats takes tars archive/tar writes in each of its formats
 // through ext4pack image.
 func TestImageGoFormats(t *testing.T) {
-	members := func(f tar.Format) []tarMember {
-		ms := []tarMember{
-			{hdr: tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755, Format: f}},
-			{hdr: tar.Header{Name: "etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644, Format: f}, data: []byte("root:x:0:0::/root:/bin/sh\n")},
-			{hdr: tar.Header{Name: "etc/link", Typeflag: tar.TypeSymlink, Linkname: "passwd", Format: f}},
-			{hdr: tar.Header{Name: "etc/hard", Typeflag: tar.TypeLink, Linkname: "etc/passwd", Format: f}},
-			{hdr: tar.Header{Name: "dev/zero", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 5, Format: f}},
-			{hdr: tar.Header{Name: "big/ids", Typeflag: tar.TypeReg, Mode: 0o640, Uid: 1000, Gid: 1000, Format: f}, data: oracle.Content("ids", 70000)},
+	members := func(f tar.Format) []tartest.Entry {
+		es := []tartest.Entry{
+			tartest.Dir("etc/", 0o755),
+			tartest.File("etc/passwd", 0o644, "root:x:0:0::/root:/bin/sh\n"),
+			{Header: tar.Header{Name: "etc/link", Typeflag: tar.TypeSymlink, Linkname: "passwd"}}, // mode 0
+			tartest.Hardlink("etc/hard", "etc/passwd"),
+			tartest.Char("dev/zero", 0o666, 1, 5),
+			tartest.File("big/ids", 0o640, oracle.Content("ids", 70000)).Owner(1000, 1000),
 		}
 		if f != tar.FormatUSTAR {
 			// Only PAX and GNU hold ids past 2^21 and 100-byte names.
-			ms = append(ms,
-				tarMember{hdr: tar.Header{Name: "big/" + strings.Repeat("n", 200), Typeflag: tar.TypeReg, Uid: 3000000, Gid: 3000001, Format: f}, data: []byte("x")})
+			es = append(es, tartest.File("big/"+strings.Repeat("n", 200), 0, "x").Owner(3000000, 3000001))
 		}
-		return ms
+		for i := range es {
+			es[i].Format = f
+		}
+		return es
 	}
 	for _, f := range []tar.Format{tar.FormatUSTAR, tar.FormatPAX, tar.FormatGNU} {
 		t.Run(f.String(), func(t *testing.T) {
-			p := writeTemp(t, "go.tar", tarOf(t, members(f)...))
+			p := tartest.Write(t, members(f)...)
 			judgeImage(t, p, imageFromTar(t, p, false))
 		})
 	}
-}
-
-// rawBlock builds a 512-byte ustar header by hand, for the PAX sparse
-// records archive/tar's Writer refuses to write.
-func rawBlock(name string, typeflag byte, size int64) []byte {
-	b := make([]byte, 512)
-	copy(b, name)
-	copy(b[100:], "0000644\x00")
-	copy(b[108:], "0000000\x000000000\x00")
-	copy(b[124:], fmt.Sprintf("%011o\x00%011o\x00", size, oracle.DefaultMtime.Unix()))
-	b[156] = typeflag
-	copy(b[257:], "ustar\x0000")
-	copy(b[148:], "        ")
-	var sum int
-	for _, c := range b {
-		sum += int(c)
-	}
-	copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
-	return b
-}
-
-func padBlocks(p []byte) []byte {
-	return append(p, make([]byte, (512-len(p)%512)%512)...)
-}
-
-func paxRecord(k, v string) string {
-	rec := " " + k + "=" + v + "\n"
-	n := len(rec) + 1
-	for len(strconv.Itoa(n))+len(rec) != n {
-		n++
-	}
-	return strconv.Itoa(n) + rec
 }
 
 // sparseTar is a PAX 1.0 sparse member, as GNU tar --sparse
@@ -213,17 +175,18 @@ func sparseTar(t *testing.T) []byte {
 		sparseMap += fmt.Sprintf("%d\n%d\n", off, chunk)
 		data = append(data, oracle.Content(fmt.Sprint("chunk", i), chunk)...)
 	}
-	body := append(padBlocks([]byte(sparseMap)), data...)
-	recs := paxRecord("GNU.sparse.major", "1") + paxRecord("GNU.sparse.minor", "0") +
-		paxRecord("GNU.sparse.name", "data/sparse") + paxRecord("GNU.sparse.realsize", strconv.Itoa(size))
-	var b bytes.Buffer
-	b.Write(tarOf(t, tarMember{hdr: tar.Header{Name: "data/", Typeflag: tar.TypeDir, Mode: 0o755}})[:512])
-	b.Write(rawBlock("data/PaxHeaders/sparse", 'x', int64(len(recs))))
-	b.Write(padBlocks([]byte(recs)))
-	b.Write(rawBlock("data/GNUSparseFile.0/sparse", '0', int64(len(body))))
-	b.Write(padBlocks(body))
-	b.Write(make([]byte, 1024))
-	return b.Bytes()
+	body := append(tartest.Pad(sparseMap), data...)
+	// archive/tar's Writer refuses GNU.sparse records: the blocks are
+	// built by hand.
+	mtime := oracle.DefaultMtime.Unix()
+	return slices.Concat(
+		tartest.Raw{Name: "data/", Typeflag: tar.TypeDir, Mode: 0o755, Mtime: mtime}.Block(),
+		tartest.RawPAX('x', "GNU.sparse.major", "1", "GNU.sparse.minor", "0",
+			"GNU.sparse.name", "data/sparse", "GNU.sparse.realsize", strconv.Itoa(size)),
+		tartest.Raw{Name: "data/GNUSparseFile.0/sparse", Typeflag: tar.TypeReg, Size: int64(len(body)), Mtime: mtime}.Block(),
+		tartest.Pad(body),
+		tartest.End(),
+	)
 }
 
 // allocated returns the bytes a file takes on disk.
@@ -241,7 +204,7 @@ func allocated(t *testing.T, p string) int64 {
 // block count), while the data reads back whole (the mount comparison).
 func TestImageSparse(t *testing.T) {
 	withSparse := writeTemp(t, "sparse.tar", sparseTar(t))
-	without := writeTemp(t, "dir.tar", tarOf(t, tarMember{hdr: tar.Header{Name: "data/", Typeflag: tar.TypeDir, Mode: 0o755}}))
+	without := tartest.Write(t, tartest.Dir("data/", 0o755))
 	eachInput(t, func(t *testing.T, stdin bool) {
 		img := imageFromTar(t, withSparse, stdin)
 		base := imageFromTar(t, without, stdin)

@@ -9,16 +9,17 @@ import (
 	"testing"
 
 	"github.com/ext4pack/ext4pack/internal/oracle"
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // TestImageRejects feeds ext4pack image one malformed tar per case, from
 // a file and from standard input: each must exit 1 with a message saying
 // what is wrong and with which entry, and leave no file behind.
 func TestImageRejects(t *testing.T) {
-	good := tarOf(t,
-		tarMember{hdr: tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755}},
-		tarMember{hdr: tar.Header{Name: "etc/big", Typeflag: tar.TypeReg, Mode: 0o644}, data: oracle.Content("big", 5000)},
-		tarMember{hdr: tar.Header{Name: "etc/next", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("next")},
+	good := tartest.Bytes(t,
+		tartest.Dir("etc/", 0o755),
+		tartest.File("etc/big", 0o644, oracle.Content("big", 5000)),
+		tartest.File("etc/next", 0o644, "next"),
 	)
 	// etc/next's header starts after etc/ (512), etc/big's header (512)
 	// and its data (5000 bytes, padded to 5120).
@@ -27,12 +28,8 @@ func TestImageRejects(t *testing.T) {
 	badSum[nextAt+5] ^= 0x20
 	random := oracle.Content("random", 8192)
 	gz := oracle.Gzip(t, good)
-	one := func(h tar.Header, data []byte) []byte {
-		if h.Mode == 0 {
-			h.Mode = 0o644
-		}
-		return tarOf(t, tarMember{hdr: tar.Header{Name: "ok", Typeflag: tar.TypeDir, Mode: 0o755}}, tarMember{hdr: h, data: data})
-	}
+	// one is a tar of a good directory and then e.
+	one := func(e tartest.Entry) []byte { return tartest.Bytes(t, tartest.Dir("ok", 0o755), e) }
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -46,23 +43,19 @@ func TestImageRejects(t *testing.T) {
 		{"gzip truncated", gz[:len(gz)-40], []string{"the gzip stream is truncated"}},
 		{"zstd garbage", append([]byte{0x28, 0xb5, 0x2f, 0xfd}, random...), []string{"the zstd stream is corrupt"}},
 		{"xz", []byte("\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4\x46"), []string{"xz-compressed", "plain, gzip and zstd"}},
-		{"dotdot escape", one(tar.Header{Name: "../../etc/passwd", Typeflag: tar.TypeReg}, []byte("x")),
+		{"dotdot escape", one(tartest.File("../../etc/passwd", 0o644, "x")),
 			[]string{`tar entry "../../etc/passwd" (at byte 512)`, `climbs out of the root with ".."`}},
-		{"hardlink to a later entry", tarOf(t,
-			tarMember{hdr: tar.Header{Name: "bin/sh", Typeflag: tar.TypeLink, Linkname: "bin/dash"}},
-			tarMember{hdr: tar.Header{Name: "bin/dash", Typeflag: tar.TypeReg, Mode: 0o755}, data: []byte("dash")}),
+		{"hardlink to a later entry", tartest.Bytes(t, tartest.Hardlink("bin/sh", "bin/dash"), tartest.File("bin/dash", 0o755, "dash")),
 			[]string{`tar entry "bin/sh" (at byte 0)`, `hardlink to "bin/dash", which no earlier entry made`}},
-		{"entry under a file", tarOf(t,
-			tarMember{hdr: tar.Header{Name: "etc/passwd", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("root")},
-			tarMember{hdr: tar.Header{Name: "etc/passwd/oops", Typeflag: tar.TypeReg, Mode: 0o644}, data: []byte("x")}),
+		{"entry under a file", tartest.Bytes(t, tartest.File("etc/passwd", 0o644, "root"), tartest.File("etc/passwd/oops", 0o644, "x")),
 			[]string{`tar entry "etc/passwd/oops" (at byte 1024)`, `"etc/passwd" is a regular file, not a directory`}},
-		{"256-byte component", one(tar.Header{Name: "d/" + strings.Repeat("n", 256), Typeflag: tar.TypeReg, Format: tar.FormatPAX}, nil),
+		{"256-byte component", one(tartest.File("d/"+strings.Repeat("n", 256), 0o644, "").In(tar.FormatPAX)),
 			[]string{`(at byte 512)`, "a name component is 256 bytes, the limit is 255"}},
-		{"4096-byte symlink target", one(tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: strings.Repeat("t", 4096), Format: tar.FormatPAX}, nil),
+		{"4096-byte symlink target", one(tartest.Symlink("l", strings.Repeat("t", 4096)).In(tar.FormatPAX)),
 			[]string{`tar entry "l" (at byte 512)`, "symlink target is 4096 bytes, the limit is 4095"}},
-		{"unknown typeflag", append(one(tar.Header{Name: "ok2", Typeflag: tar.TypeDir}, nil)[:1024], append(rawBlock("weird", 'Q', 0), make([]byte, 1024)...)...),
+		{"unknown typeflag", tartest.Bytes(t, tartest.Dir("ok", 0o755), tartest.Dir("ok2", 0o644), tartest.Entry{Header: tar.Header{Name: "weird", Typeflag: 'Q', Mode: 0o644}}),
 			[]string{`tar entry "weird" (at byte 1024)`, "unknown entry type 'Q'"}},
-		{"device major 4096", one(tar.Header{Name: "dev/big", Typeflag: tar.TypeBlock, Devmajor: 4096, Devminor: 1}, nil),
+		{"device major 4096", one(tartest.Block("dev/big", 0o644, 4096, 1)),
 			[]string{`tar entry "dev/big" (at byte 512)`, "device 4096:1 is beyond what ext4 holds"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

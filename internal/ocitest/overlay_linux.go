@@ -92,10 +92,30 @@ type extractor struct {
 	// times to set once the layer is done (making children moves a
 	// directory's mtime): directories by relative path.
 	times map[string]time.Time
+	// onlyForWhiteouts are the directories made only to hold whiteouts:
+	// not the layer's own, so a whiteout of one removes it.
+	onlyForWhiteouts map[string]bool
+	entries          map[string]bool // the layer's own entries
+}
+
+// named reports whether the layer made q itself: an entry of its own, or
+// a parent of one.
+func (x *extractor) named(q string) bool {
+	if x.entries[q] {
+		return true
+	}
+	for e := range x.entries {
+		if strings.HasPrefix(e, q+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func (x *extractor) layer(b []byte) error {
 	x.times = map[string]time.Time{}
+	x.onlyForWhiteouts = map[string]bool{}
+	x.entries = map[string]bool{}
 	tr := tar.NewReader(bytes.NewReader(b))
 	for {
 		h, err := tr.Next()
@@ -165,6 +185,7 @@ func (x *extractor) entry(name string, h *tar.Header, r io.Reader) error {
 		if err := x.ensureDir(dir); err != nil {
 			return err
 		}
+		x.entries[dir] = true // the marker stands in it: the layer names it
 		return unix.Lsetxattr(x.abs(dir), "trusted.overlay.opaque", []byte("y"), 0)
 	case strings.HasPrefix(base, ".wh..wh."):
 		return nil
@@ -177,6 +198,18 @@ func (x *extractor) entry(name string, h *tar.Header, r io.Reader) error {
 		}
 		if err := x.parents(victim); err != nil {
 			return err
+		}
+		for q := path.Dir(victim); q != "."; q = path.Dir(q) {
+			if _, made := x.times[q]; made && !x.named(q) {
+				x.onlyForWhiteouts[q] = true
+			}
+		}
+		if x.onlyForWhiteouts[victim] {
+			if err := os.RemoveAll(x.abs(victim)); err != nil {
+				return err
+			}
+			delete(x.onlyForWhiteouts, victim)
+			delete(x.times, victim)
 		}
 		if st, ok := lstat(x.abs(victim)); ok {
 			// The layer's own entry stays; a directory of it loses
@@ -191,6 +224,10 @@ func (x *extractor) entry(name string, h *tar.Header, r io.Reader) error {
 	if err := x.parents(name); err != nil {
 		return err
 	}
+	for q := path.Dir(name); q != "."; q = path.Dir(q) {
+		delete(x.onlyForWhiteouts, q) // an entry of the layer is under it
+	}
+	x.entries[name] = true
 	p := x.abs(name)
 	wasWhiteout := false
 	if st, ok := lstat(p); ok {
@@ -237,6 +274,7 @@ func (x *extractor) entry(name string, h *tar.Header, r io.Reader) error {
 			if err := x.copyUp(target); err != nil {
 				return fmt.Errorf("copying up the hardlink's target %s: %w", target, err)
 			}
+			x.entries[target] = true
 		}
 		return os.Link(x.abs(target), p)
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:

@@ -2,23 +2,21 @@ package oracle
 
 import (
 	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ext4pack/ext4pack/internal/tartest"
 )
 
 // DefaultMtime is the mtime NewTar gives entries that set none: fixed, with
-// nanoseconds, so that a writer dropping them is caught by default.
-var DefaultMtime = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
+// nanoseconds, so that a writer dropping them is caught by default. It is
+// tartest's, which writes the tars.
+var DefaultMtime = tartest.Mtime
 
 // TarEntry is one member of a test tar. The zero value of a field means the
 // obvious default: owner 0:0, mtime DefaultMtime, no xattrs.
@@ -128,84 +126,46 @@ func (b *TarBuilder) Fifo(name string, mode int64) *TarEntry {
 // Write writes the tar to a new file in t.TempDir() and returns its path.
 func (b *TarBuilder) Write() string {
 	b.t.Helper()
-	return b.write("test.tar", false)
+	return tartest.Write(b.t, b.list()...)
 }
 
 // Bytes returns the tar itself, uncompressed.
 func (b *TarBuilder) Bytes() []byte {
 	b.t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range b.entries {
-		if err := writeEntry(tw, e); err != nil {
-			b.t.Fatalf("writing test tar: %s: %v", e.Name, err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		b.t.Fatalf("writing test tar: %v", err)
-	}
-	return buf.Bytes()
+	return tartest.Bytes(b.t, b.list()...)
 }
 
 // WriteGzip is Write with gzip compression.
 func (b *TarBuilder) WriteGzip() string {
 	b.t.Helper()
-	return b.write("test.tar.gz", true)
+	return tartest.WriteFile(b.t, "test.tar.gz", Gzip(b.t, b.Bytes()))
 }
 
-func (b *TarBuilder) write(name string, gz bool) string {
-	b.t.Helper()
-	path := filepath.Join(b.t.TempDir(), name)
-	f, err := os.Create(path)
-	if err != nil {
-		b.t.Fatal(err)
+// list returns the entries as tartest writes them.
+func (b *TarBuilder) list() []tartest.Entry {
+	out := make([]tartest.Entry, len(b.entries))
+	for i, e := range b.entries {
+		out[i] = e.entry()
 	}
-	var errs []error
-	var gzw *gzip.Writer
-	tw := tar.NewWriter(f)
-	if gz {
-		gzw = gzip.NewWriter(f)
-		tw = tar.NewWriter(gzw)
-	}
-	for _, e := range b.entries {
-		if err := writeEntry(tw, e); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", e.Name, err))
-			break
-		}
-	}
-	errs = append(errs, tw.Close())
-	if gzw != nil {
-		errs = append(errs, gzw.Close())
-	}
-	errs = append(errs, f.Close())
-	if err := errors.Join(errs...); err != nil {
-		b.t.Fatalf("writing test tar: %v", err)
-	}
-	return path
+	return out
 }
 
-func writeEntry(tw *tar.Writer, e *TarEntry) error {
-	mtime := e.Mtime
-	if mtime.IsZero() {
-		mtime = DefaultMtime
-	}
-	hdr := &tar.Header{
-		Typeflag: e.Type,
-		Name:     e.Name,
-		Linkname: e.Linkname,
-		Mode:     e.Mode,
-		Uid:      e.UID,
-		Gid:      e.GID,
-		ModTime:  mtime,
-		Devmajor: e.Major,
-		Devminor: e.Minor,
-		// PAX keeps nanoseconds, times outside 1970..2242, big ids and
-		// binary xattr values.
+// entry returns e's header and data. The header is PAX, which keeps
+// nanoseconds, times outside 1970..2242, big ids and binary xattr values;
+// a directory's name ends in "/".
+func (e *TarEntry) entry() tartest.Entry {
+	hdr := tar.Header{
+		Typeflag:   e.Type,
+		Name:       e.Name,
+		Linkname:   e.Linkname,
+		Mode:       e.Mode,
+		Uid:        e.UID,
+		Gid:        e.GID,
+		ModTime:    e.Mtime,
+		Devmajor:   e.Major,
+		Devminor:   e.Minor,
 		Format:     tar.FormatPAX,
 		PAXRecords: make(map[string]string),
-	}
-	if e.Type == tar.TypeReg {
-		hdr.Size = int64(len(e.Content))
 	}
 	if e.Type == tar.TypeDir && !strings.HasSuffix(hdr.Name, "/") {
 		hdr.Name += "/"
@@ -219,14 +179,11 @@ func writeEntry(tw *tar.Writer, e *TarEntry) error {
 	for k, v := range e.PAX {
 		hdr.PAXRecords[k] = v
 	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return err
-	}
+	var data []byte
 	if e.Type == tar.TypeReg {
-		_, err := tw.Write(e.Content)
-		return err
+		data = e.Content
 	}
-	return nil
+	return tartest.Entry{Header: hdr, Data: data}
 }
 
 // urlEncode %-encodes every byte of an xattr name outside [A-Za-z0-9._-]
