@@ -2,8 +2,9 @@
 GO      ?= go
 BIN     := bin/ext4pack
 DEMO    := demo
-AGENTS  := agents/bin/banger-vsock-agent-x86_64 agents/bin/banger-vsock-agent-aarch64
-# The guest agents are built reproducibly: no cgo, no paths, no build id,
+AGENTS  := agents/bin/banger-vsock-agent-x86_64 agents/bin/banger-vsock-agent-aarch64 \
+           agents/bin/ext4pack-init-x86_64 agents/bin/ext4pack-init-aarch64
+# The guest agents and ext4pack-init are built reproducibly: no cgo, no paths, no build id,
 # no VCS stamp, so bundles are byte-identical across machines.
 AGENT_FLAGS := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 
@@ -17,7 +18,8 @@ STAMP   := -X github.com/ext4pack/ext4pack.Version=$(VERSION) -X main.gitCommit=
 
 .PHONY: build agents test bench demo vet clean boot-test dist
 
-# One self-contained binary that carries the vsock agent for both arches.
+# One self-contained binary that carries the vsock agent and ext4pack-init
+# for both arches.
 build: agents
 	$(GO) build -trimpath -tags embedagents -ldflags='$(STAMP)' -o $(BIN) ./cmd/ext4pack
 
@@ -48,6 +50,12 @@ agents/bin/banger-vsock-agent-x86_64: $(wildcard agents/vsockagent/*.go) go.mod
 agents/bin/banger-vsock-agent-aarch64: $(wildcard agents/vsockagent/*.go) go.mod
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 GOARM64=v8.0 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/vsockagent
 
+agents/bin/ext4pack-init-x86_64: $(wildcard agents/ext4packinit/*.go) go.mod
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/ext4packinit
+
+agents/bin/ext4pack-init-aarch64: $(wildcard agents/ext4packinit/*.go) go.mod
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/ext4packinit
+
 # vet also for macOS, a platform ext4pack runs on: it catches Linux-only
 # calls in files without a _linux suffix, tests included. Windows, where
 # ext4pack runs but the tests (which run Linux tools) do not, is built.
@@ -61,7 +69,7 @@ vet:
 # a kernel loop mount). Outside CI, a test whose tool is missing skips and
 # says why; with CI set it fails instead.
 test: vet
-	$(GO) test -count=1 -timeout 14m ./...
+	$(GO) test -count=1 -timeout 40m ./...
 
 # An image ext4pack makes from a Debian bookworm rootfs boots under qemu
 # (TCG unless the CPU has vmx or svm) and the guest checks itself; two
@@ -73,7 +81,7 @@ test: vet
 boot-test:
 	sh internal/boottest/install-deps.sh
 	EXT4PACK_BOOT_TEST=1 $(if $(ROOTFS_TAR),EXT4PACK_BOOT_ROOTFS_TAR=$(abspath $(ROOTFS_TAR))) \
-		$(GO) test -count=1 -timeout 30m -v -run '^TestBoot$$' ./internal/boottest/
+		$(GO) test -count=1 -timeout 40m -v -run '^TestBoot$$' ./internal/boottest/
 
 # The measuring harness (bench/): ext4pack image against the floor, the
 # old mkfs.ext4 -d + debugfs way, mke2fs -d TARBALL (1.47.1+, or

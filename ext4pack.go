@@ -127,6 +127,9 @@ type Built struct {
 	Image *ImageSource
 	// GuestInit is the init system the guest files were installed for.
 	GuestInit string
+	// GuestMessage is one line naming the init found and how the guest
+	// services start under it, for the user ("ext4pack: guest init: ...").
+	GuestMessage string
 	// Time is the time of the entries ext4pack made itself: Epoch, else
 	// the input's newest mtime. Bundles' members take it too.
 	Time time.Time

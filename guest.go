@@ -3,6 +3,7 @@ package ext4pack
 import (
 	"errors"
 	"fmt"
+	"path"
 	"runtime"
 	"strings"
 	"time"
@@ -27,6 +28,9 @@ type BundleOptions struct {
 	// AgentBin replaces the embedded vsock agent: a static Linux
 	// executable for the bundle's arch. Nil: the embedded one.
 	AgentBin []byte
+	// InitBin replaces the embedded ext4pack-init, which a rootfs without
+	// init of its own gets as /sbin/init. Nil: the embedded one.
+	InitBin []byte
 	// NoAgents leaves the guest files out.
 	NoAgents bool
 	// Compression is the zstd level, one of bundle.Levels: "fastest",
@@ -104,15 +108,15 @@ func finishBundleImage(w *ext4w.Writer, o Options, b *Built) error {
 		files = append(files, agents.File{Path: "/" + imageConfigPath, Type: agents.TypeRegular, Mode: 0o644, Data: b.imageConfig})
 	}
 	if !o.Bundle.NoAgents {
-		if !b.Info.HasSystemd {
-			o.warn("the rootfs has no systemd (/lib/systemd/systemd or /usr/lib/systemd/systemd): the guest units will not start")
-		}
-		gf, err := agents.Files(agents.Options{Arch: b.Arch, Distro: b.Distro, AgentBin: o.Bundle.AgentBin})
+		// The files for the init the rootfs boots (SPEC "Guest init
+		// systems"), ext4pack-init where it has none.
+		g, err := agents.ForImage(b.Info, agents.Options{Arch: b.Arch, Distro: b.Distro,
+			AgentBin: o.Bundle.AgentBin, InitBin: o.Bundle.InitBin})
 		if err != nil {
 			return err
 		}
-		files = append(files, gf...)
-		b.GuestInit = "systemd"
+		files = append(files, g.Files...)
+		b.GuestInit, b.GuestMessage = g.Init, g.Message
 	}
 	return injectFiles(w, files, b.Time, o.warn)
 }
@@ -122,6 +126,11 @@ func finishBundleImage(w *ext4w.Writer, o Options, b *Built) error {
 func injectFiles(w *ext4w.Writer, files []agents.File, t time.Time, warn func(string)) error {
 	for _, f := range files {
 		name := strings.TrimPrefix(f.Path, "/")
+		// Where the guest will look: /sbin/init in a usr-merged image is
+		// usr/sbin/init, since sbin is a symlink.
+		if p, st, err := w.Resolve(path.Dir(name)); err == nil && st.Type == ext4w.TypeDir {
+			name = path.Join(p, path.Base(name))
+		}
 		if w.Exists(name) {
 			warn(fmt.Sprintf("the input's /%s is replaced by ext4pack's guest file", name))
 		}

@@ -1,7 +1,9 @@
 // Package agents lists the guest files that make-bundle puts into an image so
 // that it boots as a banger guest: the vsock agent, the network and first-boot
-// scripts, their systemd units and the links that enable them (SPEC.md, "Guest
-// files (agents), banger-compatible layout").
+// scripts, and what starts them under the image's own init, or ext4pack-init
+// where it has none (SPEC.md, "Guest files (agents), banger-compatible
+// layout" and "Guest init systems"). ForImage is the one call make-bundle
+// makes.
 //
 // The package does no I/O. Files returns plain data, and the caller writes it
 // through the ext4 writer, replacing what the tar had at those paths.
@@ -15,6 +17,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ext4pack/ext4pack/tarflat"
 )
 
 // DefaultVsockPort is the AF_VSOCK port the agent listens on when
@@ -57,6 +61,12 @@ const (
 // embedded agents (see Embedded) and Options.AgentBin is nil.
 var ErrNoAgents = errors.New("agents: this ext4pack was built without the guest agents; " +
 	"build it with `make build`, or pass --agent-bin PATH (or --no-agents)")
+
+// ErrNoInit is returned by Files when the guest needs ext4pack-init (it has
+// no init of its own, or neither ip nor busybox for the network), the binary
+// was built without the embedded one, and Options.InitBin is nil.
+var ErrNoInit = errors.New("agents: this guest needs ext4pack-init and this ext4pack was built without it; " +
+	"build it with `make build`, or pass --init-bin PATH (or --no-agents)")
 
 // Binary is a guest binary built into this ext4pack (see Binaries), named
 // as the file it was built into under agents/bin.
@@ -114,17 +124,33 @@ type Options struct {
 	// executable for Arch. Nil means the embedded agent for Arch.
 	AgentBin []byte
 
+	// InitBin replaces the embedded ext4pack-init, like AgentBin.
+	InitBin []byte
+
 	// VsockPort is the port the agent listens on, written into its unit.
 	// 0 means DefaultVsockPort; the range is 1 to 4294967294.
 	VsockPort uint32
+
+	// Init is the image's init system, as tarflat found it; the files
+	// that start the services are that init's. The zero value is an image
+	// without init, which gets ext4pack-init.
+	Init tarflat.InitSystem
+
+	// HasNetTool says the guest has ip or busybox for the network
+	// bootstrap. Without, and under ext4pack-init, ext4pack-init is
+	// installed too, for its netlink code.
+	HasNetTool bool
 }
 
 //go:embed guest
 var guest embed.FS
 
-// Files returns the guest files for opts, sorted by Path. All are owned by
-// 0:0. The caller replaces any entry the tar has at one of these paths, and
-// creates the missing parent directories that Parents lists.
+// Files returns the guest files for opts, sorted by Path: the agent, the
+// scripts, the first-boot marker, ext4pack-init where the guest needs it,
+// and what starts them under opts.Init (see ForImage, which fills Init from
+// the tar). All are owned by 0:0. The caller replaces any entry the tar has
+// at one of these paths, /etc/inittab included, which is given whole,
+// edited, and creates the missing parent directories that Parents lists.
 func Files(opts Options) ([]File, error) {
 	if opts.Arch != ArchX86_64 && opts.Arch != ArchAarch64 {
 		return nil, fmt.Errorf("agents: unknown arch %q (want %s or %s)", opts.Arch, ArchX86_64, ArchAarch64)
@@ -136,41 +162,49 @@ func Files(opts Options) ([]File, error) {
 	if port > maxVsockPort {
 		return nil, fmt.Errorf("agents: vsock port %d is out of range (1 to %d)", port, uint32(maxVsockPort))
 	}
-	agent := opts.AgentBin
-	if agent == nil {
-		var err error
-		if agent, err = embeddedAgent(opts.Arch); err != nil {
-			return nil, err
-		}
-	} else {
-		agent = append([]byte(nil), agent...)
-	}
-	if err := CheckAgent(agent, opts.Arch); err != nil {
+	agent, err := guestBinary("agent", opts.AgentBin, opts.Arch, embeddedAgent)
+	if err != nil {
 		return nil, err
 	}
-
 	files := []File{
 		regular(agentPath, 0o755, agent),
 		regular(networkScriptPath, 0o755, asset("banger-network-bootstrap.sh")),
 		regular(firstBootPath, 0o755, asset("banger-first-boot.sh")),
-		regular(unitDir+"/"+networkUnit, 0o644, asset(networkUnit)),
-		regular(unitDir+"/"+agentUnit, 0o644,
-			[]byte(strings.ReplaceAll(string(asset(agentUnit)), vsockPortTemplate, strconv.FormatUint(uint64(port), 10)))),
-		regular(unitDir+"/"+firstBootUnit, 0o644, asset(firstBootUnit)),
 		regular(modulesLoadPath, 0o644, asset("banger-vsock.conf")),
 		regular(firstBootMarker, 0o644, []byte{}),
 	}
-	// Absolute targets, as `systemctl enable` writes them.
-	for _, unit := range []string{networkUnit, agentUnit, firstBootUnit} {
-		files = append(files, File{
-			Path:   wantsDir + "/" + unit,
-			Type:   TypeSymlink,
-			Mode:   symlinkPermissions,
-			Target: unitDir + "/" + unit,
-		})
+	if guestInit(opts.Init) == InitExt4pack || !opts.HasNetTool {
+		initBin, err := guestBinary("ext4pack-init", opts.InitBin, opts.Arch, embeddedInit)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, regular(initBinPath, 0o755, initBin))
 	}
+	more, err := initFiles(opts, port)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, more...)
 	slices.SortFunc(files, byFilePath)
 	return files, nil
+}
+
+// guestBinary returns a copy of given, else the embedded binary for arch, after
+// checking that it can run in the guest.
+func guestBinary(what string, given []byte, arch string, embedded func(string) ([]byte, error)) ([]byte, error) {
+	var bin []byte
+	if given == nil {
+		var err error
+		if bin, err = embedded(arch); err != nil {
+			return nil, err
+		}
+	} else {
+		bin = append([]byte(nil), given...)
+	}
+	if err := checkBinary(what, bin, arch); err != nil {
+		return nil, err
+	}
+	return bin, nil
 }
 
 // Parents returns the directories above files, root excluded, as root:root

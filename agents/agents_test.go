@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ext4pack/ext4pack/tarflat"
 )
 
 // fakeAgent returns the smallest ELF file CheckAgent looks at: a header and,
@@ -98,7 +100,7 @@ func TestFiles(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.arch+"/"+tc.distro, func(t *testing.T) {
 			bin := staticAgent(t, tc.arch)
-			files, err := Files(Options{Arch: tc.arch, Distro: tc.distro, AgentBin: bin, VsockPort: tc.port})
+			files, err := Files(Options{Init: systemd, HasNetTool: true, Arch: tc.arch, Distro: tc.distro, AgentBin: bin, VsockPort: tc.port})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +137,7 @@ func TestFiles(t *testing.T) {
 
 func TestFilesIsDeterministicAndOwnsItsData(t *testing.T) {
 	bin := staticAgent(t, ArchAarch64)
-	opts := Options{Arch: ArchAarch64, AgentBin: bin}
+	opts := Options{Init: systemd, HasNetTool: true, Arch: ArchAarch64, AgentBin: bin}
 	a, err := Files(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -173,12 +175,12 @@ func TestFilesErrors(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"empty arch", Options{AgentBin: x86}, `unknown arch ""`},
-		{"alias arch", Options{Arch: "amd64", AgentBin: x86}, `unknown arch "amd64" (want x86_64 or aarch64)`},
-		{"port any", Options{Arch: ArchX86_64, AgentBin: x86, VsockPort: 1<<32 - 1}, "vsock port 4294967295 is out of range"},
-		{"wrong arch agent", Options{Arch: ArchAarch64, AgentBin: x86}, "agent for aarch64 is built for EM_X86_64, want EM_AARCH64"},
-		{"empty agent", Options{Arch: ArchX86_64, AgentBin: []byte{}}, "not an ELF file"},
-		{"script agent", Options{Arch: ArchX86_64, AgentBin: []byte("#!/bin/sh\n")}, "not an ELF file"},
+		{"empty arch", Options{Init: systemd, HasNetTool: true, AgentBin: x86}, `unknown arch ""`},
+		{"alias arch", Options{Init: systemd, HasNetTool: true, Arch: "amd64", AgentBin: x86}, `unknown arch "amd64" (want x86_64 or aarch64)`},
+		{"port any", Options{Init: systemd, HasNetTool: true, Arch: ArchX86_64, AgentBin: x86, VsockPort: 1<<32 - 1}, "vsock port 4294967295 is out of range"},
+		{"wrong arch agent", Options{Init: systemd, HasNetTool: true, Arch: ArchAarch64, AgentBin: x86}, "agent for aarch64 is built for EM_X86_64, want EM_AARCH64"},
+		{"empty agent", Options{Init: systemd, HasNetTool: true, Arch: ArchX86_64, AgentBin: []byte{}}, "not an ELF file"},
+		{"script agent", Options{Init: systemd, HasNetTool: true, Arch: ArchX86_64, AgentBin: []byte("#!/bin/sh\n")}, "not an ELF file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,7 +199,7 @@ func TestFilesWithoutEmbeddedAgents(t *testing.T) {
 	if Embedded {
 		t.Skip("this build embeds the agents")
 	}
-	_, err := Files(Options{Arch: ArchX86_64})
+	_, err := Files(Options{Init: systemd, HasNetTool: true, Arch: ArchX86_64})
 	if !errors.Is(err, ErrNoAgents) {
 		t.Fatalf("err = %v, want ErrNoAgents", err)
 	}
@@ -242,7 +244,7 @@ func TestCheckAgent(t *testing.T) {
 }
 
 func TestParents(t *testing.T) {
-	files, err := Files(Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
+	files, err := Files(Options{Init: systemd, HasNetTool: true, Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +290,7 @@ func unitKeys(unit string) []string {
 // link that Files makes, starts a program that Files installs executable,
 // and has the settings the issue asks for.
 func TestUnits(t *testing.T) {
-	files, err := Files(Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
+	files, err := Files(Options{Init: systemd, HasNetTool: true, Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +328,7 @@ func TestUnits(t *testing.T) {
 }
 
 func TestModulesLoad(t *testing.T) {
-	files, err := Files(Options{Arch: ArchAarch64, AgentBin: staticAgent(t, ArchAarch64)})
+	files, err := Files(Options{Init: systemd, HasNetTool: true, Arch: ArchAarch64, AgentBin: staticAgent(t, ArchAarch64)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,3 +343,6 @@ func TestModulesLoad(t *testing.T) {
 		t.Errorf("modules %q, want %q", modules, want)
 	}
 }
+
+// systemd is a guest whose /sbin/init is systemd's, as tarflat tells it.
+var systemd = tarflat.InitSystem{Name: tarflat.InitSystemd, Path: "/usr/lib/systemd/systemd"}

@@ -12,7 +12,7 @@ func TestEmbeddedAgents(t *testing.T) {
 	}
 	for _, arch := range []string{ArchX86_64, ArchAarch64} {
 		t.Run(arch, func(t *testing.T) {
-			files, err := Files(Options{Arch: arch})
+			files, err := Files(Options{Init: systemd, HasNetTool: true, Arch: arch})
 			if err != nil {
 				t.Fatal(err)
 			}

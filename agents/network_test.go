@@ -31,6 +31,7 @@ func TestNetworkBootstrap(t *testing.T) {
 		name    string
 		cmdline string
 		ip      bool     // a stub ip is in PATH
+		initBin bool     // a stub ext4pack-init is BANGER_INIT_BIN
 		applets string   // a stub busybox with these applets is in PATH
 		env     []string // STUB_* settings
 		ifaces  []string // under /sys/class/net; "name-" has no device link
@@ -194,6 +195,22 @@ func TestNetworkBootstrap(t *testing.T) {
 			stderr: "neither ip (iproute2) nor busybox",
 		},
 		{
+			name:    "ext4pack-init where there is neither ip nor busybox",
+			cmdline: fcIP, initBin: true, ifaces: []string{"eth0"},
+			calls:  []string{"ext4pack-init network --cmdline CMDLINE --sys SYS"},
+			files:  files{"vm1\n", "vm1", fcResolv},
+			stderr: "eth0 is 172.16.0.2/30 via 172.16.0.1 (with ext4pack-init)",
+		},
+		{
+			name:    "ext4pack-init fails",
+			cmdline: fcIP, initBin: true, ifaces: []string{"eth0"},
+			env:    []string{"STUB_FAIL=ext4pack-init"},
+			code:   1,
+			calls:  []string{"ext4pack-init network --cmdline CMDLINE --sys SYS"},
+			files:  files{"vm1\n", "vm1", fcResolv},
+			stderr: "network failed",
+		},
+		{
 			name:    "busybox without network applets",
 			cmdline: fcIP, applets: "sh ls", ifaces: []string{"eth0"},
 			code:   1,
@@ -278,11 +295,17 @@ func TestNetworkBootstrap(t *testing.T) {
 				if tc.applets != "" {
 					g.stub(t, "busybox", stubBusybox)
 				}
+				var extra []string
+				if tc.initBin {
+					g.stub(t, "ext4pack-init", stubInit)
+					extra = append(extra, "BANGER_INIT_BIN="+filepath.Join(g.bin, "ext4pack-init"),
+						"STUB_CMDLINE="+g.proc+"/cmdline", "STUB_SYS="+g.sys)
+				}
 				for _, name := range tc.ifaces {
 					base, virtual := strings.CutSuffix(name, "-")
 					g.iface(t, base, !virtual)
 				}
-				env := append([]string{"STUB_APPLETS=" + tc.applets}, tc.env...)
+				env := append(append([]string{"STUB_APPLETS=" + tc.applets}, tc.env...), extra...)
 				code, calls, stderr := g.run(t, sh, netScript, env...)
 				if code != tc.code {
 					t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr)

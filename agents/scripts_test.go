@@ -57,6 +57,22 @@ esac
 exit 0
 `
 
+// stubInit stands for ext4pack-init: it logs its arguments, with the
+// test's own paths replaced by CMDLINE and SYS, and fails if $STUB_FAIL
+// names it.
+const stubInit = `#!/bin/sh
+out=
+for a; do
+	case $a in
+	"$STUB_CMDLINE") a=CMDLINE ;;
+	"$STUB_SYS") a=SYS ;;
+	esac
+	out="$out $a"
+done
+printf 'ext4pack-init%s\n' "$out" >>"$STUB_LOG"
+[ "${STUB_FAIL:-}" != ext4pack-init ]
+`
+
 // stubLogger logs its name and arguments; it stands for ssh-keygen,
 // systemd-machine-id-setup and sshd. $STUB_FAIL names one that fails.
 const stubLogger = `#!/bin/sh
@@ -183,11 +199,20 @@ func readFile(t *testing.T, name string) string {
 	return string(data)
 }
 
+// guestScripts are the shell scripts among the guest files, each run by
+// /bin/sh (openrc-run reads its scripts with the shell too, and a runit
+// core-service is sourced by /etc/runit/1).
+var guestScripts = []string{
+	"banger-network-bootstrap.sh", "banger-first-boot.sh", "banger-sysinit.sh",
+	"openrc/banger-network", "openrc/banger-first-boot", "openrc/banger-vsock-agent",
+	"runit/banger-vsock-agent.run", "runit/97-banger.sh", "runit/banger-sysinit.initd",
+}
+
 func TestScriptsParse(t *testing.T) {
 	for _, sh := range shells(t) {
-		for _, s := range []string{"banger-network-bootstrap.sh", "banger-first-boot.sh"} {
+		for _, s := range guestScripts {
 			t.Run(sh.name+"/"+s, func(t *testing.T) {
-				script := filepath.Join(t.TempDir(), s)
+				script := filepath.Join(t.TempDir(), filepath.Base(s))
 				if err := os.WriteFile(script, asset(s), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -195,8 +220,15 @@ func TestScriptsParse(t *testing.T) {
 				if err != nil {
 					t.Errorf("%s -n: %v\n%s", sh.name, err, out)
 				}
-				if !bytes.HasPrefix(asset(s), []byte("#!/bin/sh\n")) {
-					t.Errorf("%s does not start with #!/bin/sh", s)
+				want := "#!/bin/sh\n"
+				switch {
+				case strings.HasPrefix(s, "openrc/"):
+					want = "#!/sbin/openrc-run\n"
+				case strings.HasSuffix(s, "97-banger.sh"):
+					want = "# " // sourced, not executed
+				}
+				if !bytes.HasPrefix(asset(s), []byte(want)) {
+					t.Errorf("%s does not start with %q", s, want)
 				}
 			})
 		}
@@ -213,9 +245,9 @@ func TestShellcheck(t *testing.T) {
 		}
 		t.Fatal("CI is set but shellcheck is not installed: apt-get install -y shellcheck")
 	}
-	for _, s := range []string{"banger-network-bootstrap.sh", "banger-first-boot.sh"} {
+	for _, s := range guestScripts {
 		t.Run(s, func(t *testing.T) {
-			script := filepath.Join(t.TempDir(), s)
+			script := filepath.Join(t.TempDir(), filepath.Base(s))
 			if err := os.WriteFile(script, asset(s), 0o644); err != nil {
 				t.Fatal(err)
 			}

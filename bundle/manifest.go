@@ -28,7 +28,8 @@ type Manifest struct {
 	RootfsSHA256 string `json:"rootfs_sha256"`
 
 	// GuestInit is the init system the guest files were installed for
-	// ("systemd", "openrc", ...); empty without guest files.
+	// (SPEC "Guest init systems"): systemd, openrc, runit, busybox,
+	// sysvinit or ext4pack-init; empty without guest files.
 	GuestInit string `json:"guest_init,omitempty"`
 	// Source is where the rootfs came from, for a container image.
 	Source *Source `json:"source,omitempty"`

@@ -60,7 +60,7 @@ func (l *Layers) Add(r *Reader) error {
 func (l *Layers) Info() Info { return l.c.finish() }
 
 func newCopier(w *ext4w.Writer) copier {
-	return copier{w: w, elves: map[uint32]elfInfo{}, osRel: map[uint32]osRelease{}, full: w.OutOfSpace()}
+	return copier{w: w, elves: map[uint32]elfInfo{}, kept: map[uint32][]byte{}, full: w.OutOfSpace()}
 }
 
 // copy applies every entry of r.
@@ -93,23 +93,19 @@ func (c *copier) copy(r *Reader) error {
 }
 
 // copier is Copy's state. What it keeps of files is small and only for
-// Info: the ELF machine of executables and the ID of os-release files,
-// keyed by ext4w's inode identity, so that hardlinks share it and a
-// replaced file loses it. The namespace itself lives in ext4w alone.
+// Info: the ELF machine of executables and the content of the few small
+// files Info reads (os-release, inittab, rcS; see keepContent), keyed by
+// ext4w's inode identity, so that hardlinks share it and a replaced file
+// loses it. The namespace itself lives in ext4w alone.
 type copier struct {
 	w     *ext4w.Writer
 	r     *Reader
 	info  Info
 	elves map[uint32]elfInfo
-	osRel map[uint32]osRelease
+	kept  map[uint32][]byte
 	// usrBin lists the ELF executables made under usr/bin, in tar order.
 	usrBin []namedID
 	full   bool // the image ran out of its fixed size
-}
-
-type osRelease struct {
-	id  string
-	has bool // the file has an ID= line
 }
 
 type namedID struct {
@@ -150,8 +146,8 @@ func (c *copier) create(e *Entry) error {
 }
 
 // data copies a regular file's data to the image, looking at its first
-// bytes for an ELF header and keeping an os-release file's content on the
-// way. Nothing else of a file is kept.
+// bytes for an ELF header and keeping the content of the files Info reads
+// on the way. Nothing else of a file is kept.
 func (c *copier) data(e *Entry) error {
 	size := e.File.Size
 	var head [elfHeadSize]byte
@@ -165,7 +161,7 @@ func (c *copier) data(e *Entry) error {
 		}
 	}
 	var keep *bytes.Buffer
-	if isOSRelease(e.Name, size) {
+	if keepContent(e.Name, size) {
 		keep = bytes.NewBuffer(append([]byte(nil), h...))
 	}
 	c.info.Bytes += int64(len(h))
@@ -209,8 +205,7 @@ func (c *copier) data(e *Entry) error {
 		}
 	}
 	if keep != nil {
-		id, has := osReleaseID(keep.Bytes())
-		c.osRel[st.ID] = osRelease{id: id, has: has}
+		c.kept[st.ID] = keep.Bytes()
 	}
 	return nil
 }

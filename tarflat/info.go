@@ -38,16 +38,25 @@ type Info struct {
 	// HasSystemd reports whether /lib/systemd/systemd or
 	// /usr/lib/systemd/systemd exists, through symlinks (/lib -> usr/lib).
 	HasSystemd bool
+
+	// Init is the init system the image boots: what /sbin/init is.
+	Init InitSystem
+
+	// NetTool is what the guest's network bootstrap can configure an
+	// interface with: "ip" (iproute2's, or busybox's as a link), else
+	// "busybox", found in /usr/sbin, /usr/bin, /sbin or /bin through
+	// symlinks; "" when there is neither.
+	NetTool string
 }
 
 // elfHeadSize is how much of each regular file is looked at: the ELF
 // header (52 bytes for 32-bit, 64 for 64-bit), never more.
 const elfHeadSize = 64
 
-// maxOSRelease is the largest os-release file whose ID is looked for. Real
-// ones are under 1 KiB; the cap keeps a hostile tar from making us buffer
-// much.
-const maxOSRelease = 64 << 10
+// maxKept is the largest file whose content Info reads (an os-release's
+// ID, an inittab's lines). Real ones are under 4 KiB; the cap keeps a
+// hostile tar from making us buffer much.
+const maxKept = 64 << 10
 
 // elfInfo is what the ELF header of an executable says about its machine.
 type elfInfo struct {
@@ -132,7 +141,7 @@ func archName(e elfInfo) string {
 // the last assignment wins.
 func osReleaseID(content []byte) (id string, found bool) {
 	sc := bufio.NewScanner(bytes.NewReader(content))
-	sc.Buffer(nil, maxOSRelease+1)
+	sc.Buffer(nil, maxKept+1)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		v, ok := strings.CutPrefix(line, "ID=")
@@ -162,11 +171,31 @@ func unquoteShell(v string) string {
 	return v
 }
 
-// isOSRelease reports whether a regular file's content is worth keeping
-// for Info.Distro: any file named os-release, since /etc/os-release may
-// point anywhere, as long as it is small.
-func isOSRelease(name string, size int64) bool {
-	return path.Base(name) == "os-release" && size <= maxOSRelease
+// keepContent reports whether a regular file's content is worth keeping
+// for Info: any small file named os-release (Distro), inittab or rcS
+// (Init), whatever its directory, since /etc/os-release and /etc/inittab
+// may be symlinks to anywhere and the tar's order does not tell yet which
+// one the image ends up using.
+func keepContent(name string, size int64) bool {
+	if size > maxKept {
+		return false
+	}
+	switch path.Base(name) {
+	case "os-release", "inittab", "rcS":
+		return true
+	}
+	return false
+}
+
+// content returns the kept content of the regular file name resolves to,
+// and whether there is one.
+func (c *copier) content(name string) ([]byte, bool) {
+	_, st, err := c.w.Resolve(name)
+	if err != nil || st.Type != ext4w.TypeRegular {
+		return nil, false
+	}
+	b, ok := c.kept[st.ID]
+	return b, ok
 }
 
 // finish answers Info's questions from the image's namespace, once the
@@ -180,9 +209,10 @@ func (c *copier) finish() Info {
 		}
 		// os-release(5): the fallback is read only if /etc/os-release
 		// does not exist, not when it is unreadable.
-		if rel, ok := c.osRel[st.ID]; ok && st.Type == ext4w.TypeRegular {
-			in.Distro = rel.id
-			if !rel.has {
+		if rel, ok := c.kept[st.ID]; ok && st.Type == ext4w.TypeRegular {
+			id, has := osReleaseID(rel)
+			in.Distro = id
+			if !has {
 				in.Distro = "linux"
 			}
 		}
@@ -204,6 +234,14 @@ func (c *copier) finish() Info {
 	for _, cand := range []string{"lib/systemd/systemd", "usr/lib/systemd/systemd"} {
 		if _, st, err := c.w.Resolve(cand); err == nil && st.Type == ext4w.TypeRegular {
 			in.HasSystemd = true
+		}
+	}
+	in.Init = c.initSystem()
+	for _, tool := range []string{"ip", "busybox"} {
+		for _, dir := range []string{"usr/sbin", "usr/bin", "sbin", "bin"} {
+			if _, st, err := c.w.Resolve(dir + "/" + tool); err == nil && st.Type == ext4w.TypeRegular && in.NetTool == "" {
+				in.NetTool = tool
+			}
 		}
 	}
 	return in

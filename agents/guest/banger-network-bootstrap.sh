@@ -14,6 +14,9 @@
 #   BANGER_SYS         sysfs, to find the interface (default /sys)
 #   BANGER_ROOT        root of /etc/hostname and /etc/resolv.conf (default /)
 #   BANGER_IFACE_WAIT  seconds to wait for the interface to appear (default 10)
+#   BANGER_INIT_BIN    ext4pack-init, whose "network" subcommand configures
+#                      the interface where there is neither ip nor busybox
+#                      (default /usr/local/sbin/ext4pack-init)
 
 set -eu
 umask 022
@@ -24,6 +27,7 @@ sys=${BANGER_SYS:-/sys}
 root=${BANGER_ROOT:-/}
 root=${root%/}
 wait_max=${BANGER_IFACE_WAIT:-10}
+init_bin=${BANGER_INIT_BIN:-/usr/local/sbin/ext4pack-init}
 nl='
 '
 
@@ -121,6 +125,20 @@ prefix_to_mask() {
 	echo "$mask"
 }
 
+# load_nic loads virtio_net once, where modprobe exists: Firecracker's
+# kernels have it built in, a distro kernel without udev (no systemd) has
+# nothing else that loads it. A failure is not an error: the wait says it.
+nic_loaded=no
+load_nic() {
+	if [ "$nic_loaded" = yes ]; then
+		return 0
+	fi
+	nic_loaded=yes
+	if command -v modprobe >/dev/null 2>&1; then
+		modprobe -q virtio_net 2>/dev/null || :
+	fi
+}
+
 # find_iface prints the first interface, in name order, that is backed by a
 # device, which skips lo and virtual ones such as sit0. It waits for one to
 # appear, since virtio_net may still be probing.
@@ -137,6 +155,7 @@ find_iface() {
 		if [ "$waited" -ge "$wait_max" ]; then
 			return 1
 		fi
+		load_nic
 		sleep 1
 		waited=$((waited + 1))
 	done
@@ -146,6 +165,7 @@ find_iface() {
 wait_iface() {
 	waited=0
 	while [ ! -e "$sys/class/net/$1" ]; do
+		load_nic
 		if [ "$waited" -ge "$wait_max" ]; then
 			return 1
 		fi
@@ -314,11 +334,17 @@ elif command -v busybox >/dev/null 2>&1; then
 	else
 		die "busybox has neither ip nor ifconfig and route"
 	fi
+elif [ -x "$init_bin" ]; then
+	tool=ext4pack-init
 else
-	die "neither ip (iproute2) nor busybox is installed"
+	die "neither ip (iproute2) nor busybox nor $init_bin is installed"
 fi
 
-if [ "$tool" = busybox-ifconfig ]; then
+if [ "$tool" = ext4pack-init ]; then
+	# Its netlink code does what ip would, idempotently, from the same
+	# command line.
+	"$init_bin" network --cmdline "$cmdline" --sys "$sys" || die "$init_bin network failed"
+elif [ "$tool" = busybox-ifconfig ]; then
 	configure_with_ifconfig
 else
 	configure_with_ip

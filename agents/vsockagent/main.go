@@ -10,10 +10,13 @@
 //
 // Usage:
 //
-//	banger-vsock-agent [--port N] [--version]
+//	banger-vsock-agent [--port N] [--user UID:GID] [--version]
 //
 // --port is the AF_VSOCK port to listen on, 1024 by default (ports below 1024
-// need CAP_NET_BIND_SERVICE). Until the guest has a vsock transport, for
+// need CAP_NET_BIND_SERVICE). --user makes an agent started as root drop to
+// that numeric uid and gid, with no supplementary groups, before it does
+// anything else: busybox's and sysvinit's inittab have no way of their own to
+// start a service unprivileged. Until the guest has a vsock transport, for
 // instance while its module is not loaded yet, the agent retries with
 // backoff instead of exiting. SIGTERM and SIGINT stop it cleanly, with exit
 // status 0. It runs no other program.
@@ -41,6 +44,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -75,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	flags.SetOutput(stderr)
 	port := flags.Uint64("port", defaultPort, "AF_VSOCK `port` to listen on (1 to 4294967294)")
 	showVersion := flags.Bool("version", false, "print the version and exit")
+	user := flags.String("user", "", "drop to `UID:GID` (numbers) before serving")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -97,10 +103,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// No timestamps: journald adds its own.
 	logger := log.New(stderr, "banger-vsock-agent: ", 0)
+	if *user != "" {
+		uid, gid, err := parseUser(*user)
+		if err != nil {
+			fmt.Fprintf(stderr, "banger-vsock-agent: --user %q: %v\n", *user, err)
+			return 2
+		}
+		if err := dropPrivileges(uid, gid); err != nil {
+			logger.Printf("--user %s: %v", *user, err)
+			return 1
+		}
+	}
 	listen := func() (net.Listener, error) { return listenVsock(uint32(*port)) }
 	if err := serve(ctx, listen, newHandler("/proc/net"), logger.Printf, minRetry, maxRetry); err != nil {
 		logger.Print(err)
 		return 1
 	}
 	return 0
+}
+
+// parseUser reads --user's UID:GID, both decimal, neither (uid_t)-1.
+func parseUser(s string) (uid, gid int, err error) {
+	u, g, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, 0, errors.New("want UID:GID")
+	}
+	ids := [2]int{}
+	for i, v := range []string{u, g} {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 1<<32-1 {
+			return 0, 0, fmt.Errorf("%q is not a numeric id", v)
+		}
+		ids[i] = int(n)
+	}
+	return ids[0], ids[1], nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -64,5 +65,33 @@ func TestRunStops(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(ctx, []string{"--port=3141592653"}, &stdout, &stderr); code != 0 {
 		t.Errorf("exit %d, want 0; stderr %q", code, stderr.String())
+	}
+}
+
+func TestParseUser(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		uid, gid int
+		bad      bool
+	}{
+		{"65534:65534", 65534, 65534, false},
+		{"0:0", 0, 0, false},
+		{"1000:100", 1000, 100, false},
+		{"4294967294:1", 4294967294, 1, false},
+		{"4294967295:1", 0, 0, true}, // (uid_t)-1 means "no change"
+		{"nobody:nogroup", 0, 0, true},
+		{"65534", 0, 0, true},
+		{":65534", 0, 0, true},
+		{"-1:0", 0, 0, true},
+		{"", 0, 0, true},
+	} {
+		uid, gid, err := parseUser(tc.in)
+		if (err != nil) != tc.bad || uid != tc.uid || gid != tc.gid {
+			t.Errorf("%q: %d %d %v", tc.in, uid, gid, err)
+		}
+	}
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--user", "nobody"}, io.Discard, &stderr); code != 2 {
+		t.Errorf("--user nobody: exit %d, %s", code, stderr.String())
 	}
 }

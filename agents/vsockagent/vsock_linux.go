@@ -114,3 +114,18 @@ func (c *vsockConn) RemoteAddr() net.Addr               { return c.remote }
 func (c *vsockConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }
 func (c *vsockConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
 func (c *vsockConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
+
+// dropPrivileges makes the process uid:gid with no supplementary groups.
+// Go applies each call to every thread of the process.
+func dropPrivileges(uid, gid int) error {
+	if err := syscall.Setgroups(nil); err != nil {
+		return os.NewSyscallError("setgroups", err)
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return os.NewSyscallError("setgid", err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return os.NewSyscallError("setuid", err)
+	}
+	return nil
+}

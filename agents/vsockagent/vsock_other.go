@@ -13,3 +13,7 @@ import (
 func listenVsock(uint32) (net.Listener, error) {
 	return nil, fmt.Errorf("AF_VSOCK needs Linux: %w", errors.ErrUnsupported)
 }
+
+func dropPrivileges(int, int) error {
+	return fmt.Errorf("--user needs Linux: %w", errors.ErrUnsupported)
+}

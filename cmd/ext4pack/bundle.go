@@ -21,7 +21,7 @@ func makeBundleCommand() *cli.Command {
 		Usage: "write a microVM image bundle (.tar.zst of manifest.json and rootfs.ext4) from a rootfs tar or a container image",
 		UsageText: "ext4pack make-bundle (--rootfs-tar FILE|- | --image REF) --name NAME [--platform P] [--distro D] [--arch A]\n" +
 			"     [--kernel-ref K] [--description TEXT] [--size SIZE] [--inodes N] [--label L] [--uuid U] [--out PATH]\n" +
-			"     [--agent-bin PATH] [--no-agents] [--compression LEVEL] [--json]",
+			"     [--agent-bin PATH] [--init-bin PATH] [--no-agents] [--compression LEVEL] [--json]",
 		Description: `Prints three lines on stdout (path, sha256, size), or with --json a catalog entry.
 Examples:
    docker export $(docker create debian:bookworm) | ext4pack make-bundle --rootfs-tar - --name debian-12
@@ -34,6 +34,7 @@ Examples:
 			&cli.StringFlag{Name: "description", Usage: "description for the manifest"},
 			&cli.StringFlag{Name: "out", Usage: "bundle path (default: ./NAME-ARCH.tar.zst)"},
 			&cli.StringFlag{Name: "agent-bin", Usage: "use this static Linux binary as the vsock agent instead of the built-in one"},
+			&cli.StringFlag{Name: "init-bin", Usage: "use this static Linux binary as ext4pack-init instead of the built-in one"},
 			&cli.BoolFlag{Name: "no-agents", Usage: "add no guest files"},
 			&cli.StringFlag{Name: "compression", Value: "best", Usage: "zstd level: " + strings.Join(bundle.Levels, ", ") + " (faster to smaller)"},
 			&cli.BoolFlag{Name: "json", Usage: "print a catalog entry as JSON instead of three lines"},
@@ -45,7 +46,7 @@ Examples:
 // bundleArgs are make-bundle's checked flags.
 type bundleArgs struct {
 	name, distro, arch, kernelRef, description, out string
-	agentBin                                        []byte
+	agentBin, initBin                               []byte
 	noAgents, json                                  bool
 	// compression is the zstd level's name, checked.
 	compression string
@@ -87,6 +88,16 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 		}
 		a.agentBin = b
 	}
+	if c.IsSet("init-bin") {
+		if a.noAgents {
+			return a, usagef("--init-bin and --no-agents contradict each other")
+		}
+		b, err := os.ReadFile(c.String("init-bin"))
+		if err != nil {
+			return a, fmt.Errorf("--init-bin: %w", err)
+		}
+		a.initBin = b
+	}
 	if !a.noAgents && a.agentBin == nil && !agents.Embedded {
 		return a, agents.ErrNoAgents
 	}
@@ -109,7 +120,7 @@ func makeBundle(c *cli.Context) error {
 	}
 	o.Arch = a.arch
 	o.Bundle = &ext4pack.BundleOptions{Name: a.name, Distro: a.distro, KernelRef: a.kernelRef,
-		Description: a.description, AgentBin: a.agentBin, NoAgents: a.noAgents, Compression: a.compression}
+		Description: a.description, AgentBin: a.agentBin, InitBin: a.initBin, NoAgents: a.noAgents, Compression: a.compression}
 	// Before the input is opened: a memory budget too small to compress
 	// in fails at once.
 	if err := o.Bundle.Check(); err != nil {
@@ -134,6 +145,9 @@ func makeBundle(c *cli.Context) error {
 	}
 	if b.Image != nil {
 		fmt.Fprintf(c.App.ErrWriter, "ext4pack: image %s (%s, %d layers)\n", b.Image.Ref, b.Image.Platform, b.Image.Layers)
+	}
+	if b.GuestMessage != "" {
+		fmt.Fprintln(c.App.ErrWriter, b.GuestMessage)
 	}
 	out := a.out
 	if out == "" {

@@ -24,51 +24,59 @@ import (
 	"github.com/ext4pack/ext4pack/internal/oracle"
 )
 
-// guestPaths are SPEC's guest files, with their modes.
+// guestPaths are the guest files of an image without init (the every-type
+// tar has none), with their modes: SPEC's common ones, and ext4pack-init.
 var guestPaths = map[string]string{
-	"/usr/local/bin/banger-vsock-agent":                                      "regular\t0755\t0:0",
-	"/usr/local/libexec/banger-network-bootstrap":                            "regular\t0755\t0:0",
-	"/usr/local/libexec/banger-first-boot":                                   "regular\t0755\t0:0",
-	"/etc/systemd/system/banger-network.service":                             "regular\t0644\t0:0",
-	"/etc/systemd/system/banger-vsock-agent.service":                         "regular\t0644\t0:0",
-	"/etc/systemd/system/banger-first-boot.service":                          "regular\t0644\t0:0",
-	"/etc/modules-load.d/banger-vsock.conf":                                  "regular\t0644\t0:0",
-	"/var/lib/banger/first-boot-pending":                                     "regular\t0644\t0:0",
-	"/etc/systemd/system/multi-user.target.wants/banger-network.service":     "symlink\t0777\t0:0",
-	"/etc/systemd/system/multi-user.target.wants/banger-vsock-agent.service": "symlink\t0777\t0:0",
-	"/etc/systemd/system/multi-user.target.wants/banger-first-boot.service":  "symlink\t0777\t0:0",
+	"/usr/local/bin/banger-vsock-agent":           "regular\t0755\t0:0",
+	"/usr/local/libexec/banger-network-bootstrap": "regular\t0755\t0:0",
+	"/usr/local/libexec/banger-first-boot":        "regular\t0755\t0:0",
+	"/usr/local/sbin/ext4pack-init":               "regular\t0755\t0:0",
+	"/etc/modules-load.d/banger-vsock.conf":       "regular\t0644\t0:0",
+	"/var/lib/banger/first-boot-pending":          "regular\t0644\t0:0",
+	"/sbin/init":                                  "symlink\t0777\t0:0",
 }
 
-var agentOnce struct {
+// guestBin is one guest binary built once per test run.
+type guestBin struct {
 	sync.Once
 	path string
 	err  error
 	out  []byte
 }
 
-// testAgent builds the vsock agent for amd64 once per test run, as make
-// build does, for --agent-bin (test binaries carry no embedded agents).
-func testAgent(t *testing.T) string {
+var agentOnce, initOnce guestBin
+
+// build builds the package pkg for amd64 once, as make build does, for
+// --agent-bin and --init-bin (test binaries carry no embedded ones).
+func (g *guestBin) build(t *testing.T, name, pkg string) string {
 	t.Helper()
-	agentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ext4pack-agent-*")
+	g.Do(func() {
+		dir, err := os.MkdirTemp("", "ext4pack-guestbin-*")
 		if err != nil {
-			agentOnce.err = err
+			g.err = err
 			return
 		}
-		agentOnce.path = filepath.Join(dir, "banger-vsock-agent")
+		g.path = filepath.Join(dir, name)
 		goTool, err := exec.LookPath("go")
 		if err != nil {
 			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
-		cmd := exec.Command(goTool, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", agentOnce.path, "../../agents/vsockagent")
+		cmd := exec.Command(goTool, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", g.path, pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-		agentOnce.out, agentOnce.err = cmd.CombinedOutput()
+		g.out, g.err = cmd.CombinedOutput()
 	})
-	if agentOnce.err != nil {
-		t.Fatalf("building the agent: %v\n%s", agentOnce.err, agentOnce.out)
+	if g.err != nil {
+		t.Fatalf("building %s: %v\n%s", name, g.err, g.out)
 	}
-	return agentOnce.path
+	return g.path
+}
+
+func testAgent(t *testing.T) string {
+	return agentOnce.build(t, "banger-vsock-agent", "../../agents/vsockagent")
+}
+
+func testInit(t *testing.T) string {
+	return initOnce.build(t, "ext4pack-init", "../../agents/ext4packinit")
 }
 
 // readBundle returns the bundle's member names, manifest and image bytes.
@@ -125,10 +133,13 @@ func TestMakeBundle(t *testing.T) {
 	out := filepath.Join(dir, "every.tar.zst")
 	args := []string{"make-bundle", "--rootfs-tar", in, "--name", "every-type", "--arch", "amd64",
 		"--distro", "testos", "--kernel-ref", "vmlinux-6.1", "--description", "every entry type",
-		"--agent-bin", agent, "--out", out}
+		"--agent-bin", agent, "--init-bin", testInit(t), "--out", out}
 	code, stdout, stderr := runCLI(t, args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "ext4pack: guest init: ext4pack-init (no /sbin/init)") {
+		t.Errorf("stderr does not name the init:\n%s", stderr)
 	}
 	raw, err := os.ReadFile(out)
 	if err != nil {
@@ -146,7 +157,8 @@ func TestMakeBundle(t *testing.T) {
 	imgSum := sha256.Sum256(img)
 	if m.Name != "every-type" || m.Arch != "x86_64" || m.Distro != "testos" || m.KernelRef != "vmlinux-6.1" ||
 		m.Description != "every entry type" || m.Rootfs != "rootfs.ext4" || m.RootfsSizeBytes != int64(len(img)) ||
-		m.RootfsSHA256 != hex.EncodeToString(imgSum[:]) || m.CreatedBy != "ext4pack "+ext4pack.Version {
+		m.RootfsSHA256 != hex.EncodeToString(imgSum[:]) || m.CreatedBy != "ext4pack "+ext4pack.Version ||
+		m.GuestInit != "ext4pack-init" {
 		t.Errorf("manifest %+v", m)
 	}
 	imgPath := filepath.Join(t.TempDir(), "rootfs.ext4")
@@ -162,7 +174,7 @@ func TestMakeBundle(t *testing.T) {
 	for p := range guestPaths {
 		extra = append(extra, p)
 	}
-	extra = append(extra, "/usr/local", "/etc/systemd", "/etc/modules-load.d", "/var/lib/banger", "/var")
+	extra = append(extra, "/usr/local", "/etc/modules-load.d", "/var/lib/banger", "/var", "/sbin")
 	oracle.CompareMount(t, in, imgPath, oracle.CreatedMtime(newest), oracle.IgnoreExtra(extra...))
 
 	// inspect takes the bundle as it is, and runs no external program.
@@ -246,6 +258,9 @@ func TestMakeBundleErrors(t *testing.T) {
 		{"agents both ways", []string{"--rootfs-tar", in, "--name", "x", "--agent-bin", in, "--no-agents"}, 2, "contradict"},
 		{"agent not an ELF", []string{"--rootfs-tar", in, "--name", "x", "--agent-bin", in}, 1, "agent"},
 		{"no embedded agents", []string{"--rootfs-tar", in, "--name", "x"}, 1, "--agent-bin"},
+		{"init both ways", []string{"--rootfs-tar", in, "--name", "x", "--init-bin", in, "--no-agents"}, 2, "contradict"},
+		{"no embedded init", []string{"--rootfs-tar", in, "--name", "x", "--agent-bin", testAgent(t)}, 1, "--init-bin"},
+		{"init not an ELF", []string{"--rootfs-tar", in, "--name", "x", "--agent-bin", testAgent(t), "--init-bin", in}, 1, "ext4pack-init"},
 		{"unknown compression", []string{"--rootfs-tar", in, "--name", "x", "--no-agents", "--compression", "max"}, 2, `--compression "max": use one of fastest, default, better, best`},
 		{"empty compression", []string{"--rootfs-tar", in, "--name", "x", "--no-agents", "--compression", ""}, 2, "--compression"},
 	} {

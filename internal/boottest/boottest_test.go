@@ -46,21 +46,20 @@ func TestRunDecision(t *testing.T) {
 
 func TestLoadConfig(t *testing.T) {
 	dir := t.TempDir()
-	c, err := loadConfig(envOf(map[string]string{envCache: dir, envTimeout: "90s", envBanger: "0"}))
+	c, err := loadConfig(envOf(map[string]string{envCache: dir, envTimeout: "90s"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.cacheDir != dir || c.bootTimeout != 90*time.Second || c.banger {
+	if c.cacheDir != dir || c.bootTimeout != 90*time.Second {
 		t.Fatalf("got %+v", c)
 	}
 	c, err = loadConfig(envOf(map[string]string{envCache: dir}))
-	if err != nil || !c.banger || c.bootTimeout != 0 {
+	if err != nil || c.bootTimeout != 0 {
 		t.Fatalf("defaults: %+v, %v", c, err)
 	}
 	for _, bad := range []map[string]string{
 		{envCache: dir, envTimeout: "ten minutes"},
 		{envCache: dir, envTimeout: "-1s"},
-		{envCache: dir, envBanger: "no"},
 	} {
 		if _, err := loadConfig(envOf(bad)); err == nil {
 			t.Errorf("%v: no error", bad)
@@ -226,40 +225,30 @@ func readTestTar(t *testing.T, p string) (map[string]*tar.Header, map[string]str
 	return hdrs, data, order
 }
 
-// fakeKernel makes a kernel whose module tree holds one module.
-func fakeKernel(t *testing.T) kernel {
-	t.Helper()
-	dir := t.TempDir()
-	mods := filepath.Join(dir, "lib", "modules", "6.1.0-test")
-	if err := os.MkdirAll(filepath.Join(mods, "kernel", "drivers", "net"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, text := range map[string]string{"kernel/drivers/net/virtio_net.ko": "ELF", "modules.dep": "kernel/drivers/net/virtio_net.ko:\n"} {
-		if err := os.WriteFile(filepath.Join(mods, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return kernel{version: "6.1.0-test", modules: mods}
-}
-
 func TestComposeTestTar(t *testing.T) {
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base.tar")
 	writeTestTar(t, base, []tarEntry{
 		{name: "./", typ: tar.TypeDir, mode: 0o755},
 		{name: "./usr/", typ: tar.TypeDir, mode: 0o755},
-		{name: "./usr/lib/", typ: tar.TypeDir, mode: 0o755},
+		{name: "./usr/sbin/", typ: tar.TypeDir, mode: 0o755},
 		{name: "./usr/bin/", typ: tar.TypeDir, mode: 0o755},
-		{name: "./lib", typ: tar.TypeSymlink, mode: 0o777, link: "usr/lib"},
+		{name: "./sbin", typ: tar.TypeSymlink, mode: 0o777, link: "usr/sbin"},
 		{name: "./usr/bin/passwd", typ: tar.TypeReg, mode: 0o4755, data: "passwd"},
 		{name: "./etc/", typ: tar.TypeDir, mode: 0o755},
 		{name: "./etc/machine-id", typ: tar.TypeReg, mode: 0o444, data: "31f55cac10814744a93279f2d8973e76\n"},
 		{name: "./etc/hostname", typ: tar.TypeReg, mode: 0o644, data: "buildhost\n"},
+		{name: "./usr/share/", typ: tar.TypeDir, mode: 0o755},
+		{name: "./usr/share/inittab", typ: tar.TypeReg, mode: 0o644, data: "si::sysinit:/etc/init.d/rcS"},
+		{name: "./etc/inittab", typ: tar.TypeSymlink, mode: 0o777, link: "../usr/share/inittab"},
 	})
+	g := guest{name: "t", arch: "x86_64", start: startSysvInittab, poweroff: "cmd:/sbin/poweroff"}
 
 	t.Run("plain", func(t *testing.T) {
 		out := filepath.Join(dir, "plain.tar")
-		if err := composeTestTar(out, base, fakeKernel(t), variant{}); err != nil {
+		v := guestVariant(g, []byte("checker"))
+		v.add = append(v.add, addEntry{name: "sbin/init", typ: tar.TypeSymlink, link: "/bin/busybox"})
+		if err := composeTestTar(out, base, v); err != nil {
 			t.Fatal(err)
 		}
 		hdrs, data, order := readTestTar(t, out)
@@ -269,30 +258,30 @@ func TestComposeTestTar(t *testing.T) {
 		if data["etc/hostname"] != "localhost\n" {
 			t.Errorf("hostname %q", data["etc/hostname"])
 		}
-		if hdrs["usr/bin/passwd"].Mode != 0o4755 {
-			t.Errorf("passwd mode %o", hdrs["usr/bin/passwd"].Mode)
+		// The inittab is rewritten through its symlink, and keeps its
+		// line.
+		if got := data["usr/share/inittab"]; !strings.HasPrefix(got, "si::sysinit:/etc/init.d/rcS\n") ||
+			!strings.HasSuffix(got, "bt:2345:once:/usr/local/sbin/boottest-check\n") {
+			t.Errorf("inittab %q", got)
 		}
-		// lib is a symlink to usr/lib, so the modules go under usr/lib:
-		// an entry under the lib symlink would be rejected by ext4pack.
-		if _, ok := hdrs["usr/lib/modules/6.1.0-test/kernel/drivers/net/virtio_net.ko"]; !ok {
-			t.Errorf("modules not under usr/lib/modules: %v", order)
+		// sbin is a symlink to usr/sbin: the link lands there.
+		if h := hdrs["usr/sbin/init"]; h == nil || h.Linkname != "/bin/busybox" {
+			t.Errorf("init link not under usr/sbin: %v", order)
 		}
-		for _, name := range order {
-			if strings.HasPrefix(name, "lib/") {
-				t.Errorf("entry %s under the lib symlink", name)
-			}
+		if h := hdrs[setuidProbe]; h == nil || h.Mode != 0o4755 || h.Uid != 0 {
+			t.Errorf("setuid probe %+v", h)
 		}
-		if hdrs["lib"].Typeflag != tar.TypeSymlink {
-			t.Error("the lib symlink was replaced")
+		if h := hdrs[ownedProbe]; h == nil || h.Mode != 0o640 || h.Uid != 1234 || h.Gid != 42 {
+			t.Errorf("owned probe %+v", h)
 		}
-		if data[checkScriptPath] != string(checkScript) || hdrs[checkScriptPath].Mode != 0o755 {
-			t.Errorf("checker script missing or mode %o", hdrs[checkScriptPath].Mode)
+		if h := hdrs[probeDir]; h == nil || h.Mode != 0o1777 {
+			t.Errorf("probe dir %+v", h)
 		}
-		if h := hdrs[checkWantsPath]; h == nil || h.Typeflag != tar.TypeSymlink || h.Linkname != "/"+checkUnitPath {
-			t.Errorf("checker unit not enabled: %+v", h)
+		if data[checkerPath] != "checker" || hdrs[checkerPath].Mode != 0o755 {
+			t.Errorf("checker missing or mode %o", hdrs[checkerPath].Mode)
 		}
-		if !strings.Contains(data[modulesConfPath], "virtio_net") {
-			t.Errorf("modules-load.d entry %q", data[modulesConfPath])
+		if !strings.Contains(data[checkConfPath], `"poweroff": "cmd:/sbin/poweroff"`) {
+			t.Errorf("checker config %s", data[checkConfPath])
 		}
 		// Every parent comes before its children.
 		seen := map[string]bool{"": true}
@@ -310,7 +299,7 @@ func TestComposeTestTar(t *testing.T) {
 			edits:    map[string]func(*tar.Header){"usr/bin/passwd": func(h *tar.Header) { h.Mode &^= 0o4000 }},
 			symlinks: map[string]string{"etc/systemd/system.control/banger-first-boot.service": "/dev/null"},
 		}
-		if err := composeTestTar(out, base, fakeKernel(t), v); err != nil {
+		if err := composeTestTar(out, base, v); err != nil {
 			t.Fatal(err)
 		}
 		hdrs, _, _ := readTestTar(t, out)
@@ -324,10 +313,36 @@ func TestComposeTestTar(t *testing.T) {
 
 	t.Run("edit-that-matches-nothing", func(t *testing.T) {
 		v := variant{edits: map[string]func(*tar.Header){"usr/bin/nosuch": func(*tar.Header) {}}}
-		if err := composeTestTar(filepath.Join(dir, "bad.tar"), base, fakeKernel(t), v); err == nil {
+		if err := composeTestTar(filepath.Join(dir, "bad.tar"), base, v); err == nil {
 			t.Fatal("a control that changes nothing must be an error")
 		}
 	})
+}
+
+func TestModuleOrder(t *testing.T) {
+	dir := t.TempDir()
+	dep := "kernel/net/vsock.ko:\nkernel/net/vsock_loopback.ko: kernel/net/vmw_vsock_virtio_transport_common.ko kernel/net/vsock.ko\n" +
+		"kernel/net/vmw_vsock_virtio_transport_common.ko: kernel/net/vsock.ko\n" +
+		"kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko\n" +
+		"kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko\nkernel/net/core/failover.ko:\n"
+	if err := os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "modules.builtin"), []byte("kernel/drivers/virtio/virtio_pci.ko\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := moduleOrder(dir, []string{"virtio_pci", "virtio_net", "vsock", "vsock_loopback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"kernel/net/core/failover.ko", "kernel/drivers/net/net_failover.ko", "kernel/drivers/net/virtio_net.ko",
+		"kernel/net/vsock.ko", "kernel/net/vmw_vsock_virtio_transport_common.ko", "kernel/net/vsock_loopback.ko"}
+	if !slices.Equal(got, want) {
+		t.Errorf("order\n%q\nwant\n%q", got, want)
+	}
+	if _, err := moduleOrder(dir, []string{"nosuch"}); err == nil {
+		t.Error("a missing module: no error")
+	}
 }
 
 func TestResolveDir(t *testing.T) {
@@ -348,7 +363,7 @@ func TestResolveDir(t *testing.T) {
 }
 
 func TestParseReportAndJudge(t *testing.T) {
-	all := wantChecks(true)
+	all := wantChecks(matrix[0])
 	var ok strings.Builder
 	// Stray bytes before the first line, as a tty may leave, and CRs
 	// already stripped by readLog.
@@ -364,13 +379,13 @@ func TestParseReportAndJudge(t *testing.T) {
 	if err := judge(r, all, nil); err != nil {
 		t.Fatalf("a clean report: %v", err)
 	}
-	if err := judge(r, all, []string{"passwd-mode"}); err == nil {
+	if err := judge(r, all, []string{"setuid-kept"}); err == nil {
 		t.Fatal("a control whose check passed must fail")
 	}
 
-	failing := strings.Replace(ok.String(), "passwd-mode ok", "passwd-mode fail", 1)
+	failing := strings.Replace(ok.String(), "setuid-kept ok", "setuid-kept fail", 1)
 	failing = strings.Replace(failing, "BOOTTEST PASS", "BOOTTEST FAIL", 1)
-	if err := judge(parseReport(failing), all, []string{"passwd-mode"}); err != nil {
+	if err := judge(parseReport(failing), all, []string{"setuid-kept"}); err != nil {
 		t.Fatalf("the control failing as built: %v", err)
 	}
 	if err := judge(parseReport(failing), all, nil); err == nil {
@@ -419,52 +434,83 @@ func TestCleanLog(t *testing.T) {
 	}
 }
 
+func TestHostChecks(t *testing.T) {
+	g := matrix[slices.IndexFunc(matrix, func(g guest) bool { return g.name == "distroless" })]
+	console := "[ 1.0] ext4pack-init: first-boot: done (no /bin/sh)\n" + workloadMarker + "\n" +
+		"ext4pack-init: workload: exited with status 0\next4pack-init: SIGINT: stopping\next4pack-init: powering off\n"
+	r := report{verdict: "PASS"}
+	hostChecks(&r, g, console, 1, true)
+	if len(r.failed()) != 0 || r.verdict != "PASS" || len(r.checks) != 4 {
+		t.Errorf("clean console: %+v", r)
+	}
+	r = report{verdict: "PASS"}
+	hostChecks(&r, g, console+"Kernel panic - not syncing: Attempted to kill init!\n", 0, true)
+	if got := r.failed(); !slices.Equal(got, []string{"first-boot-once", "no-kernel-panic", "clean-poweroff"}) || r.verdict != "FAIL" {
+		t.Errorf("failed %v, verdict %s", got, r.verdict)
+	}
+}
+
 func TestVMArgs(t *testing.T) {
-	v := vm{kernel: "/k/vmlinuz", image: "/i/rootfs.ext4", console: "/l/c.log", results: "/l/r.log", banger: true}
+	v := vm{arch: "x86_64", kernel: "/k/vmlinuz", initrd: "/k/initrd", image: "/i/rootfs.ext4", console: "/l/c.log", results: "/l/r.log"}
 	args := strings.Join(v.args(), " ")
-	for _, want := range []string{"-accel tcg,thread=multi", "-M q35", "-no-reboot", "-nodefaults",
+	for _, want := range []string{"-accel tcg,thread=multi", "-M q35", "-no-reboot", "-nodefaults", "-initrd /k/initrd",
 		"-serial file:/l/c.log -serial file:/l/r.log", "nvme,drive=root", "hubport,id=n0,hubid=0"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args lack %q: %s", want, args)
 		}
 	}
-	cmdline := v.cmdline()
-	for _, want := range []string{"root=/dev/nvme0n1 rw", "panic=-1", "net.ifnames=0",
-		"ip=192.0.2.2::192.0.2.1:255.255.255.0:boottest:eth0:off", "boottest.addr=192.0.2.2/24", "boottest.banger=1"} {
-		if !strings.Contains(cmdline, want) {
-			t.Errorf("cmdline lacks %q: %s", want, cmdline)
-		}
+	// Nothing names an init: the kernel finds /sbin/init.
+	if got, want := v.cmdline(), "console=ttyS0 root=/dev/nvme0n1 rw ip=192.0.2.2::192.0.2.1:255.255.255.0:boottest:eth0:off:192.0.2.53 panic=-1"; got != want {
+		t.Errorf("cmdline %q, want %q", got, want)
 	}
-	v.kvm, v.banger = true, false
+	v.kvm = true
 	if args := v.args(); !slices.Contains(args, "kvm") || slices.Contains(args, "tcg,thread=multi") {
 		t.Errorf("kvm args: %v", args)
 	}
-	if strings.Contains(v.cmdline(), "boottest.banger") {
-		t.Error("banger checks asked for without the guest files")
+	a := vm{arch: "aarch64", console: "/l/c.log", monitor: "/l/m.sock"}
+	args = strings.Join(a.args(), " ")
+	for _, want := range []string{"-M virt", "-cpu cortex-a57", "-monitor unix:/l/m.sock,server,nowait"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("aarch64 args lack %q: %s", want, args)
+		}
+	}
+	if strings.Count(args, "-serial") != 1 || !strings.Contains(a.cmdline(), "console=ttyAMA0") {
+		t.Errorf("aarch64: %s / %s", args, a.cmdline())
 	}
 }
 
-// TestScriptsShellcheck lints the guest checker, which runs under the
-// guest's /bin/sh (dash on Debian), and the host's install-deps.sh.
+// TestScriptsShellcheck lints the host's install-deps.sh.
 func TestScriptsShellcheck(t *testing.T) {
 	sc, err := exec.LookPath("shellcheck")
 	if err != nil {
 		skipOrFail(t, "shellcheck not found (apt-get install shellcheck)")
 	}
-	for name, script := range map[string][]byte{"guest/boottest-check.sh": checkScript, "install-deps.sh": nil} {
-		t.Run(name, func(t *testing.T) {
-			if script == nil {
-				b, err := os.ReadFile(name)
-				if err != nil {
-					t.Fatal(err)
-				}
-				script = b
-			}
-			cmd := exec.Command(sc, "-s", "sh", "-")
-			cmd.Stdin = bytes.NewReader(script)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("shellcheck %s: %v\n%s", name, err, out)
-			}
-		})
+	out, err := exec.Command(sc, "-s", "sh", "install-deps.sh").CombinedOutput()
+	if err != nil {
+		t.Fatalf("shellcheck install-deps.sh: %v\n%s", err, out)
+	}
+}
+
+func TestCpio(t *testing.T) {
+	var c cpioWriter
+	c.file("init", 0o755, []byte("abc"))
+	c.trailer()
+	b := c.buf.Bytes()
+	if len(b)%4 != 0 || !bytes.HasPrefix(b, []byte("070701")) || !bytes.Contains(b, []byte("init\x00")) ||
+		!bytes.Contains(b, []byte("TRAILER!!!\x00")) {
+		t.Errorf("cpio %q", b)
+	}
+	// The header is 110 bytes; the name with its NUL is 5, padded to 116.
+	if string(b[116:119]) != "abc" {
+		t.Errorf("data at %q", b[110:124])
+	}
+	cpio, err := exec.LookPath("cpio")
+	if err != nil {
+		return
+	}
+	cmd := exec.Command(cpio, "-t")
+	cmd.Stdin = bytes.NewReader(b)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "init") {
+		t.Errorf("cpio -t: %v\n%s", err, out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -14,10 +15,11 @@ const (
 	envRun       = "EXT4PACK_BOOT_TEST"
 	envCache     = "EXT4PACK_CACHE"
 	envRootfsTar = "EXT4PACK_BOOT_ROOTFS_TAR"
-	envBanger    = "EXT4PACK_BOOT_BANGER"
 	envTimeout   = "EXT4PACK_BOOT_TIMEOUT"
 	envBin       = "EXT4PACK_BIN"
 	envLogs      = "EXT4PACK_BOOT_LOGS"
+	envGuests    = "EXT4PACK_BOOT_GUESTS"
+	envParallel  = "EXT4PACK_BOOT_PARALLEL"
 	envCI        = "CI"
 )
 
@@ -29,19 +31,24 @@ const (
 	downloadTimeout    = 5 * time.Minute
 	toolTimeout        = 5 * time.Minute
 	// TCG emulates every instruction; a full systemd boot takes 15-25 s on
-	// an idle 2-core machine and several times that on a loaded one.
-	bootTimeoutTCG = 240 * time.Second
+	// an idle 2-core machine and several times that on a loaded one, and
+	// the checker waits up to a minute for an agent that never answers.
+	bootTimeoutTCG = 300 * time.Second
 	bootTimeoutKVM = 120 * time.Second
+	// defaultParallel is how many guests go at once: two qemu processes
+	// keep a 2-core machine busy while one of them waits in its guest (a
+	// checker's timeout, a shutdown's sleep) or builds its image.
+	defaultParallel = 2
 )
 
 // config is the boot test's settings, read from the environment.
 type config struct {
 	cacheDir    string        // downloads and the cached base rootfs tar
 	rootfsTar   string        // a base rootfs tar to use as is; "" to debootstrap one
-	banger      bool          // add the banger guest files and check their services
 	bootTimeout time.Duration // 0: the default for the accelerator
 	ext4packBin string        // a prebuilt ext4pack; "" to build one
 	logsDir     string        // where to keep each boot's serial logs; "" to keep none
+	parallel    int           // guests built and booted at once
 }
 
 // runDecision says whether the boot test runs in this environment and, if
@@ -87,19 +94,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("%s: %w", envRootfsTar, err)
 		}
 	}
-	switch v := getenv(envBanger); v {
-	case "", "1":
-		c.banger = true
-	case "0":
-	default:
-		return c, fmt.Errorf("%s=%q: want 1 or 0", envBanger, v)
-	}
 	if v := getenv(envTimeout); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return c, fmt.Errorf("%s=%q: want a positive Go duration such as 300s", envTimeout, v)
 		}
 		c.bootTimeout = d
+	}
+	c.parallel = defaultParallel
+	if v := getenv(envParallel); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 16 {
+			return c, fmt.Errorf("%s=%q: want a number of guests from 1 to 16", envParallel, v)
+		}
+		c.parallel = n
 	}
 	if p := getenv(envLogs); p != "" {
 		if c.logsDir, err = filepath.Abs(p); err != nil {

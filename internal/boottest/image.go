@@ -11,65 +11,88 @@ import (
 	"github.com/ext4pack/ext4pack/bundle"
 )
 
-// imageTools are the programs that make the image, built once per run.
+// imageTools are the programs that make the images and run in the guests,
+// built once per run.
 type imageTools struct {
-	ext4pack string // the ext4pack CLI
-	agentBin string // a static x86_64 banger-vsock-agent built from ./agents/vsockagent
+	ext4pack string            // the ext4pack CLI
+	guest    map[string]string // by "NAME-ARCH": banger-vsock-agent, ext4pack-init, boottest-check, rdinit
 }
 
-// buildTools builds ext4pack (unless bin names a prebuilt one) and the vsock
-// agent into dir, from the module at root. The agent is built as the
-// Makefile builds the embedded one: static, no paths, no build id.
-func buildTools(ctx context.Context, root, dir, bin string) (imageTools, error) {
-	t := imageTools{
-		ext4pack: bin,
-		agentBin: filepath.Join(dir, "banger-vsock-agent"),
-	}
+// guestPrograms are built for each guest arch, static, as the Makefile
+// builds the embedded ones: no cgo, no paths, no build id.
+var guestPrograms = map[string]string{
+	"banger-vsock-agent": "./agents/vsockagent",
+	"ext4pack-init":      "./agents/ext4packinit",
+	"boottest-check":     "./internal/boottest/checker",
+	"rdinit":             "./internal/boottest/rdinit",
+}
+
+var goarch = map[string]string{"x86_64": "amd64", "aarch64": "arm64"}
+
+// buildTools builds ext4pack (unless bin names a prebuilt one) and the
+// guest programs for archs into dir, from the module at root.
+func buildTools(ctx context.Context, root, dir, bin string, archs []string) (imageTools, error) {
+	t := imageTools{ext4pack: bin, guest: map[string]string{}}
 	if t.ext4pack == "" {
 		t.ext4pack = filepath.Join(dir, "ext4pack")
 		if _, err := runTool(ctx, toolTimeout, runOpts{dir: root}, "go", "build", "-trimpath", "-o", t.ext4pack, "./cmd/ext4pack"); err != nil {
 			return t, err
 		}
 	}
-	_, err := runTool(ctx, toolTimeout, runOpts{dir: root, env: []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"}},
-		"go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", t.agentBin, "./agents/vsockagent")
-	return t, err
+	for _, arch := range archs {
+		for name, pkg := range guestPrograms {
+			out := filepath.Join(dir, name+"-"+arch)
+			if _, err := runTool(ctx, toolTimeout, runOpts{dir: root, env: []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + goarch[arch]}},
+				"go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", out, pkg); err != nil {
+				return t, err
+			}
+			t.guest[name+"-"+arch] = out
+		}
+	}
+	return t, nil
+}
+
+// bundleResult is what make-bundle told about one image.
+type bundleResult struct {
+	image     string // rootfs.ext4 taken out of the bundle
+	stderr    string
+	guestInit string // the manifest's guest_init
 }
 
 // buildRootfsImage turns the test rootfs (input: --rootfs-tar FILE, or
-// --image REF) into the ext4 image the VM boots, in dir, and returns the image's path and what ext4pack printed.
-// It goes the way users go: make-bundle (with the banger guest files, or
-// --no-agents), then rootfs.ext4 is taken out of the bundle with the
-// project's own reader. Every negative control edits only the rootfs tar,
-// before this function.
-func buildRootfsImage(ctx context.Context, tools imageTools, input []string, dir string, banger bool) (image, output string, err error) {
+// --image REF) into the ext4 image the VM boots, in dir. It goes the way
+// users go: make-bundle, then rootfs.ext4 is taken out of the bundle with
+// the project's own reader. Negative controls edit the rootfs tar before
+// this, or the image after.
+func buildRootfsImage(ctx context.Context, tools imageTools, input []string, dir, arch string) (bundleResult, error) {
+	var res bundleResult
 	b := filepath.Join(dir, "boottest.tar.zst")
 	args := append([]string{"make-bundle"}, input...)
-	args = append(args, "--name", "boottest", "--out", b)
-	if banger {
-		args = append(args, "--agent-bin", tools.agentBin)
-	} else {
-		args = append(args, "--no-agents")
-	}
+	args = append(args, "--name", "boottest", "--arch", arch, "--out", b,
+		"--agent-bin", tools.guest["banger-vsock-agent-"+arch], "--init-bin", tools.guest["ext4pack-init-"+arch])
+	// make-bundle's stdout is three lines; what it says of the guest is on
+	// stderr, which runTool mixes in.
 	out, err := runTool(ctx, toolTimeout, runOpts{}, tools.ext4pack, args...)
-	output = strings.TrimSpace(string(out))
+	res.stderr = strings.TrimSpace(string(out))
 	if err != nil {
-		return "", output, err
+		return res, err
 	}
 	defer os.Remove(b)
 	in, err := os.Open(b)
 	if err != nil {
-		return "", output, err
+		return res, err
 	}
 	defer in.Close()
-	image = filepath.Join(dir, "rootfs.ext4")
-	f, err := os.Create(image)
+	res.image = filepath.Join(dir, "rootfs.ext4")
+	f, err := os.Create(res.image)
 	if err != nil {
-		return "", output, err
+		return res, err
 	}
-	if _, err := bundle.ExtractRootfs(ctx, bufio.NewReaderSize(in, 1<<20), f); err != nil {
+	m, err := bundle.ExtractRootfs(ctx, bufio.NewReaderSize(in, 1<<20), f)
+	if err != nil {
 		f.Close()
-		return "", output, fmt.Errorf("extracting rootfs.ext4 from %s: %w", b, err)
+		return res, fmt.Errorf("extracting rootfs.ext4 from %s: %w", b, err)
 	}
-	return image, output, f.Close()
+	res.guestInit = m.GuestInit
+	return res, f.Close()
 }

@@ -10,10 +10,17 @@ import (
 	"strings"
 )
 
-// kernelMetaPackage is Debian's package that depends on the current cloud
-// kernel. The cloud flavour has NVMe, ext4 and crc32c built in, so it mounts
-// the image as root without an initramfs; the generic flavour needs one.
-const kernelMetaPackage = "linux-image-cloud-amd64"
+// kernelMeta is Debian's package that depends on the current cloud kernel,
+// by guest arch. The cloud flavour has NVMe and ext4 built in, so it mounts
+// the image as root; virtio_net and vsock are modules, which the test's
+// initramfs loads (see rdinit).
+var kernelMeta = map[string]string{
+	"x86_64":  "linux-image-cloud-amd64",
+	"aarch64": "linux-image-cloud-arm64:arm64",
+}
+
+// debArch is Debian's name of a guest arch.
+var debArch = map[string]string{"x86_64": "amd64", "aarch64": "arm64"}
 
 // kernel is an unpacked Debian kernel package.
 type kernel struct {
@@ -27,8 +34,8 @@ type kernel struct {
 // apt-get and unpacking it into cacheDir the first time. Later runs use the
 // cached copy without asking apt, so they work offline; delete the cache to
 // move to a newer kernel.
-func fetchKernel(ctx context.Context, cacheDir string, logf func(string, ...any)) (kernel, error) {
-	deb, err := kernelDeb(ctx, cacheDir, logf)
+func fetchKernel(ctx context.Context, cacheDir, arch string, logf func(string, ...any)) (kernel, error) {
+	deb, err := kernelDeb(ctx, cacheDir, arch, logf)
 	if err != nil {
 		return kernel{}, err
 	}
@@ -45,8 +52,8 @@ func fetchKernel(ctx context.Context, cacheDir string, logf func(string, ...any)
 
 // kernelDeb returns the cached kernel package, downloading it if there is
 // none.
-func kernelDeb(ctx context.Context, cacheDir string, logf func(string, ...any)) (string, error) {
-	out, depErr := runTool(ctx, toolTimeout, runOpts{}, "apt-cache", "depends", kernelMetaPackage)
+func kernelDeb(ctx context.Context, cacheDir, arch string, logf func(string, ...any)) (string, error) {
+	out, depErr := runTool(ctx, toolTimeout, runOpts{}, "apt-cache", "depends", kernelMeta[arch])
 	var pkg string
 	if depErr == nil {
 		pkg, depErr = parseAptDepends(string(out), "linux-image-")
@@ -54,14 +61,26 @@ func kernelDeb(ctx context.Context, cacheDir string, logf func(string, ...any)) 
 	if depErr != nil {
 		// apt's lists may be missing or stale on a machine that has the
 		// package cached already: any cached cloud kernel will do.
-		cached, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*-cloud-amd64_*.deb"))
+		cached, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*-cloud-"+debArch[arch]+"_*.deb"))
 		if len(cached) == 0 {
-			return "", fmt.Errorf("finding the kernel package (run apt-get update first?): %w", depErr)
+			return "", fmt.Errorf("finding the kernel package (run apt-get update first%s?): %w",
+				map[bool]string{true: ", after dpkg --add-architecture arm64", false: ""}[arch == "aarch64"], depErr)
 		}
 		slices.Sort(cached)
 		return cached[len(cached)-1], nil
 	}
-	if cached, _ := filepath.Glob(filepath.Join(cacheDir, pkg+"_*.deb")); len(cached) > 0 {
+	return fetchDeb(ctx, cacheDir, pkg, logf)
+}
+
+// fetchDeb returns the cached .deb of pkg ("name" or "name:arch"),
+// downloading it with apt-get the first time.
+func fetchDeb(ctx context.Context, cacheDir, pkg string, logf func(string, ...any)) (string, error) {
+	name, arch, _ := strings.Cut(pkg, ":")
+	pattern := name + "_*.deb"
+	if arch != "" {
+		pattern = name + "_*_" + arch + ".deb"
+	}
+	if cached, _ := filepath.Glob(filepath.Join(cacheDir, pattern)); len(cached) > 0 {
 		slices.Sort(cached)
 		return cached[len(cached)-1], nil
 	}
@@ -77,7 +96,7 @@ func kernelDeb(ctx context.Context, cacheDir string, logf func(string, ...any)) 
 	if _, err := runTool(ctx, downloadTimeout, runOpts{dir: tmp}, "apt-get", "download", pkg); err != nil {
 		return "", err
 	}
-	got, _ := filepath.Glob(filepath.Join(tmp, pkg+"_*.deb"))
+	got, _ := filepath.Glob(filepath.Join(tmp, pattern))
 	if len(got) != 1 {
 		return "", fmt.Errorf("apt-get download %s left %d .deb files in %s", pkg, len(got), tmp)
 	}

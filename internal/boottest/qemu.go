@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -11,73 +12,78 @@ import (
 	"time"
 )
 
-// The guest's network: an address from TEST-NET-1 (RFC 5737, 192.0.2.0/24,
-// reserved for documentation), on a card whose only link is a qemu hub with
-// no other port. Nothing the guest sends leaves qemu.
-const (
-	guestAddr     = "192.0.2.2"
-	guestGateway  = "192.0.2.1"
-	guestNetmask  = "255.255.255.0"
-	guestPrefix   = 24
-	guestHostname = "boottest"
-)
-
 // vm is one qemu boot.
 type vm struct {
-	kvm     bool   // KVM if the CPU has vmx or svm; TCG otherwise
-	kernel  string // vmlinuz, booted directly: no bootloader, no initramfs
+	arch    string // x86_64 or aarch64
+	kvm     bool   // KVM if the CPU has vmx or svm and the arch is the host's; TCG otherwise
+	kernel  string // booted directly: no bootloader
+	initrd  string // the test initramfs (see rdinit)
 	image   string // the raw ext4 image, the guest's /dev/nvme0n1
-	banger  bool   // ask the checker for the banger checks
-	console string // file that receives ttyS0: the kernel's and systemd's console
-	results string // file that receives ttyS1: the checker's report only
+	console string // file that receives the console
+	results string // file that receives the second serial port (x86_64), the checker's report only
+	monitor string // unix socket of qemu's monitor, for ctrl-alt-del
+	// cad says to send ctrl-alt-del once the checker's verdict is in the
+	// log: how Firecracker asks a guest to stop.
+	cad     bool
 	timeout time.Duration
 }
 
-// cmdline returns the kernel command line.
-func (v vm) cmdline() string {
+// consoleDev is the serial console's name in the guest, by arch.
+var consoleDev = map[string]string{"x86_64": "ttyS0", "aarch64": "ttyAMA0"}
+
+// cmdline returns the kernel command line: the console, the root device,
+// ip=, and panic=-1 so that a guest whose init dies ends the test at once.
+// Nothing tells the kernel which init to run: it finds /sbin/init.
+func (v vm) cmdline(extra ...string) string {
 	args := []string{
-		"console=ttyS0",
-		// The cloud kernel has NVMe and ext4 built in, so it mounts the
-		// image itself. rw: the image must work as a writable root.
+		"console=" + consoleDev[v.arch],
+		// The cloud kernel has NVMe and ext4 built in. rw: the image
+		// must work as a writable root.
 		"root=/dev/nvme0n1", "rw",
+		// client:server:gw:netmask:hostname:device:autoconf:dns0, read by
+		// the guest's network set-up (the kernel has no IP_PNP).
+		fmt.Sprintf("ip=%s::%s:%s:%s:eth0:off:%s", guestAddr, guestGateway, guestNetmask, guestHostname, guestDNS),
 		// A panic reboots at once, and -no-reboot turns that into qemu's
 		// exit, so a kernel that cannot mount root fails fast.
 		"panic=-1",
-		// No serial getty: it waits for dev-ttyS0.device, which only
-		// udev announces, and a minbase rootfs has no udev, so every boot
-		// would stall 90 s on that job's timeout before multi-user.target.
-		"systemd.getty_auto=0",
-		// eth0, not enp0s2: the network bootstrap is told the device.
-		"net.ifnames=0",
-		// client:server:gw:netmask:hostname:device:autoconf, read by
-		// banger-network-bootstrap (the kernel has no IP_PNP).
-		fmt.Sprintf("ip=%s::%s:%s:%s:eth0:off", guestAddr, guestGateway, guestNetmask, guestHostname),
-		// What the checker expects (see guest/boottest-check.sh).
-		fmt.Sprintf("boottest.addr=%s/%d", guestAddr, guestPrefix),
-		"boottest.hostname=" + guestHostname,
 	}
-	if v.banger {
-		args = append(args, "boottest.banger=1")
-	}
-	return strings.Join(args, " ")
+	return strings.Join(append(args, extra...), " ")
 }
 
 // args returns qemu's arguments.
-func (v vm) args() []string {
-	accel := []string{"-accel", "tcg,thread=multi", "-cpu", "max"}
-	if v.kvm {
-		accel = []string{"-accel", "kvm", "-cpu", "host"}
+func (v vm) args(extra ...string) []string {
+	var args []string
+	switch {
+	case v.kvm:
+		args = []string{"-accel", "kvm", "-cpu", "host"}
+	case v.arch == "aarch64":
+		// cortex-a57 is ARMv8.0: cheaper to emulate than -cpu max, whose
+		// pointer authentication TCG computes in software.
+		args = []string{"-accel", "tcg,thread=multi", "-cpu", "cortex-a57"}
+	default:
+		args = []string{"-accel", "tcg,thread=multi", "-cpu", "max"}
 	}
-	args := append(accel,
-		// q35 with NVMe: the microvm machine type hangs under TCG.
-		"-M", "q35", "-smp", "2", "-m", "1024",
+	machine := "q35" // with NVMe: the microvm machine type hangs under TCG
+	if v.arch == "aarch64" {
+		machine = "virt"
+	}
+	args = append(args,
+		"-M", machine, "-smp", "2", "-m", "1024",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		// Two serial ports: the console, and a clean channel for the
-		// checker's report.
 		"-serial", "file:"+v.console,
-		"-serial", "file:"+v.results,
+	)
+	if v.arch == "x86_64" {
+		// A second port: a clean channel for the checker's report. The
+		// virt board has one UART; there the report goes to the console.
+		args = append(args, "-serial", "file:"+v.results)
+	}
+	if v.monitor != "" {
+		args = append(args, "-monitor", "unix:"+v.monitor+",server,nowait")
+	}
+	return append(args,
 		"-kernel", v.kernel,
-		"-append", v.cmdline(),
+		"-initrd", v.initrd,
+		"-append", v.cmdline(extra...),
 		"-drive", "file="+v.image+",if=none,id=root,format=raw",
 		"-device", "nvme,drive=root,serial=boottest",
 		// A card on a hub with no other port: eth0 exists, and no packet
@@ -85,34 +91,79 @@ func (v vm) args() []string {
 		"-netdev", "hubport,id=n0,hubid=0",
 		"-device", "virtio-net-pci,netdev=n0",
 	)
-	return args
 }
 
+// qemuBinary is the system emulator for each guest arch.
+var qemuBinary = map[string]string{"x86_64": "qemu-system-x86_64", "aarch64": "qemu-system-aarch64"}
+
 // run boots the guest and waits for qemu to exit, which it does when the
-// checker powers the guest off or the kernel panics. After v.timeout qemu
-// is killed and run fails.
-func (v vm) run(ctx context.Context) (time.Duration, error) {
-	path, err := lookTool("qemu-system-x86_64")
+// guest powers off or the kernel panics. After v.timeout qemu is killed and
+// run fails. With v.cad, ctrl-alt-del is sent once the report has a verdict.
+func (v vm) run(ctx context.Context, extra ...string) (time.Duration, error) {
+	path, err := lookTool(qemuBinary[v.arch])
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, v.args()...)
+	cmd := exec.CommandContext(ctx, path, v.args(extra...)...)
 	var out strings.Builder
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	cmd.WaitDelay = 10 * time.Second
 	start := time.Now()
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var cadErr error
+	if v.cad {
+		go func() { cadErr = v.ctrlAltDelAfterVerdict(ctx, done) }()
+	}
+	err = <-done
 	took := time.Since(start)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return took, fmt.Errorf("qemu killed after %v: the guest did not power off in time\n%s", took.Round(time.Second), out.String())
+		return took, fmt.Errorf("qemu killed after %v: the guest did not power off in time (ctrl-alt-del: %v)\n%s",
+			took.Round(time.Second), cadErr, out.String())
 	}
 	if err != nil {
 		return took, fmt.Errorf("qemu: %w\n%s", err, out.String())
 	}
 	return took, nil
+}
+
+// ctrlAltDelAfterVerdict waits for BOOTTEST PASS or FAIL in the report and
+// then presses ctrl-alt-del through qemu's monitor.
+func (v vm) ctrlAltDelAfterVerdict(ctx context.Context, done <-chan error) error {
+	for {
+		if r := parseReport(readLog(v.results)); r.verdict != "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	conn, err := net.Dial("unix", v.monitor)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// The monitor greets first; a command sent before it is read may be
+	// lost. sendkey holds the keys 100 ms, so the connection stays open a
+	// little after it.
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4096)
+	if _, err := conn.Read(buf); err != nil {
+		return fmt.Errorf("reading the monitor's greeting: %w", err)
+	}
+	if _, err := conn.Write([]byte("sendkey ctrl-alt-delete\n")); err != nil {
+		return err
+	}
+	time.Sleep(time.Second)
+	return nil
 }
 
 // readLog returns a serial log as plain lines: the guest's tty ends lines

@@ -2,28 +2,71 @@ package boottest
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
 
-// The checks guest/boottest-check.sh runs, by name. The host insists on
-// every one: a checker that stopped early or skipped a check cannot pass.
-var (
-	baseChecks = []string{"root-ext4", "root-rw", "passwd-mode", "shadow-mode"}
-	// bangerChecks need the banger guest files in the image.
-	bangerChecks = []string{
-		"first-boot-ran", "first-boot-marker",
-		"vsock-agent-state", "vsock-agent-version",
-		"network-service", "network-address", "network-hostname",
-	}
-)
+// The checks the guest's checker (./checker) runs, by name, and the ones
+// the host adds from the console log. The host insists on every one: a
+// checker that stopped early or skipped a check cannot pass.
+var guestChecks = []string{
+	"root-ext4", "root-rw", "setuid-kept", "owner-kept",
+	"first-boot-marker", "machine-id",
+	"network-address", "network-hostname", "network-resolv",
+	"agent-version", "agent-healthz", "agent-ports", "agent-unprivileged",
+}
 
-// wantChecks returns the checks a guest must report.
-func wantChecks(banger bool) []string {
-	if banger {
-		return append(slices.Clone(baseChecks), bangerChecks...)
+// wantChecks returns the checks g must report.
+func wantChecks(g guest) []string {
+	want := slices.Clone(guestChecks)
+	if g.user == "" || g.user == "root" {
+		want = append(want, "agent-restart")
 	}
-	return slices.Clone(baseChecks)
+	if g.start == startWorkload {
+		want = append(want, "workload-identity", "workload-logged", "clean-poweroff")
+	}
+	return append(want, "first-boot-once", "no-kernel-panic")
+}
+
+// firstBootDone are the lines a first boot that ran to its end prints on
+// the console: the script's, or ext4pack-init's own steps'.
+var firstBootDone = []string{"banger-first-boot: done", "ext4pack-init: first-boot: done"}
+
+// hostChecks judges what only the console shows, and adds the results to
+// r: the first-boot set-up ran firstBoots times (1 on the first boot, 0 on
+// the reboot); the kernel never panicked; under ext4pack-init, the workload's
+// output and its end were logged, and the guest powered off cleanly.
+func hostChecks(r *report, g guest, console string, firstBoots int, poweredOff bool) {
+	add := func(name string, ok bool, format string, args ...any) {
+		res := "ok"
+		if !ok {
+			res = "fail"
+			if r.verdict == "PASS" {
+				r.verdict = "FAIL"
+			}
+		}
+		r.checks = append(r.checks, check{name: name, result: res, detail: fmt.Sprintf(format, args...)})
+	}
+	n := 0
+	for _, l := range strings.Split(console, "\n") {
+		for _, d := range firstBootDone {
+			if strings.Contains(l, d) {
+				n++
+			}
+		}
+	}
+	add("first-boot-once", n == firstBoots, "the console shows %d first-boot runs, want %d", n, firstBoots)
+	panicked := strings.Contains(console, "Kernel panic") || strings.Contains(console, "Attempted to kill init")
+	add("no-kernel-panic", !panicked, "kernel panic on the console: %v", panicked)
+	if g.start != startWorkload {
+		return
+	}
+	ended := regexp.MustCompile(`ext4pack-init: workload: (exited with status \d+|killed by signal \w+)`).FindString(console)
+	add("workload-logged", strings.Contains(console, workloadMarker) && ended != "",
+		"marker on the console: %v; end logged: %q", strings.Contains(console, workloadMarker), ended)
+	off := strings.Contains(console, "ext4pack-init: powering off")
+	add("clean-poweroff", poweredOff && off && !panicked, "qemu exited: %v; \"powering off\" logged: %v", poweredOff, off)
 }
 
 // check is one `BOOTTEST CHECK <name> <ok|fail> <detail>` line.

@@ -8,32 +8,50 @@ import (
 	"path/filepath"
 )
 
-// The base rootfs: Debian's smallest install that boots with systemd, and
-// iproute2 for the network bootstrap.
-const (
-	suite = "bookworm"
-	// baseTarName is the cached base tar. It names the recipe: change it
-	// with debootstrapArgs, so that a cache made by another recipe is not
-	// taken for this one.
-	baseTarName = "rootfs-bookworm-minbase-systemd-sysv-iproute2.tar"
+// suite is the Debian release every rootfs of the matrix comes from.
+const suite = "bookworm"
+
+// recipe is a Debian rootfs made with debootstrap, then maybe changed in a
+// chroot, and cached as a tar in the boot cache under its name. The name
+// names the recipe: change one with the other, so that a cache made by
+// another recipe is not taken for this one.
+type recipe struct {
+	tarName string
+	args    []string // debootstrap's, before the target and the mirror
+	// then runs in the debootstrapped tree, with /proc mounted, before it
+	// is tarred ("" for nothing): a shell command line, run by the host's
+	// sh, which chroots as it needs.
+	then string
+}
+
+// The matrix's Debian rootfs recipes. The one-step `--include=openrc`
+// fails on a conflict with sysv-rc; apt-get inside swaps them.
+var (
+	systemdRecipe = recipe{tarName: "rootfs-bookworm-minbase-systemd-sysv-iproute2.tar",
+		args: []string{"--variant=minbase", "--include=systemd-sysv,iproute2", suite}}
+	sysvinitRecipe = recipe{tarName: "rootfs-bookworm-minbase-sysvinit-core-iproute2.tar",
+		args: []string{"--variant=minbase", "--include=sysvinit-core,iproute2", suite}}
+	openrcRecipe = recipe{tarName: "rootfs-bookworm-minbase-sysvinit-core-iproute2-then-openrc.tar",
+		args: sysvinitRecipe.args,
+		then: `DEBIAN_FRONTEND=noninteractive chroot "$TARGET" apt-get install -y -q --no-install-recommends openrc && chroot "$TARGET" apt-get clean`}
+	runitRecipe = recipe{tarName: "rootfs-bookworm-minbase-runit-init-iproute2.tar",
+		args: []string{"--variant=minbase", "--include=runit-init,iproute2", suite}}
+	// minbaseRecipe is what `docker export` of debian:bookworm gives: no
+	// init, no iproute2.
+	minbaseRecipe = recipe{tarName: "rootfs-bookworm-minbase.tar",
+		args: []string{"--variant=minbase", suite}}
 )
 
-var debootstrapArgs = []string{"--variant=minbase", "--include=systemd-sysv,iproute2", suite}
+// baseTarName is the systemd rootfs's cached tar; make bench uses it too.
+var baseTarName = systemdRecipe.tarName
 
-// errNeedRoot says that the base rootfs cannot be built as this user.
+// errNeedRoot says that a base rootfs cannot be built as this user.
 var errNeedRoot = errors.New("debootstrap needs root (or set " + envRootfsTar + " to a rootfs tar)")
 
-// baseRootfsTar returns the base rootfs tar: the one the configuration
-// names, else the cached one, else one built now with debootstrap in
-// scratch and cached. built says whether it was built now.
-func baseRootfsTar(ctx context.Context, c config, scratch string, logf func(string, ...any)) (tarPath string, built bool, err error) {
-	if c.rootfsTar != "" {
-		if _, err := os.Stat(c.rootfsTar); err != nil {
-			return "", false, fmt.Errorf("%s: %w", envRootfsTar, err)
-		}
-		return c.rootfsTar, false, nil
-	}
-	cached := filepath.Join(c.cacheDir, baseTarName)
+// buildRecipe returns the recipe's tar: cached, else built now with
+// debootstrap in scratch and cached. built says whether it was built now.
+func buildRecipe(ctx context.Context, cacheDir string, r recipe, scratch string, logf func(string, ...any)) (tarPath string, built bool, err error) {
+	cached := filepath.Join(cacheDir, r.tarName)
 	if _, err := os.Stat(cached); err == nil {
 		return cached, false, nil
 	}
@@ -48,10 +66,18 @@ func baseRootfsTar(ctx context.Context, c config, scratch string, logf func(stri
 	if err != nil {
 		return "", false, err
 	}
-
-	target := filepath.Join(scratch, "debootstrap")
-	logf("debootstrap %v from %s (%v at most)", debootstrapArgs, mirror, debootstrapTimeout)
-	args := append(append([]string{}, debootstrapArgs...), target, mirror)
+	target, err := os.MkdirTemp(scratch, "debootstrap-")
+	if err != nil {
+		return "", false, err
+	}
+	defer os.RemoveAll(target)
+	// MkdirTemp makes it 0700, and the tar's root entry takes the mode:
+	// an image whose / only root may enter.
+	if err := os.Chmod(target, 0o755); err != nil {
+		return "", false, err
+	}
+	logf("debootstrap %v from %s (%v at most)", r.args, mirror, debootstrapTimeout)
+	args := append(append([]string{}, r.args...), target, mirror)
 	if _, err := runTool(ctx, debootstrapTimeout, runOpts{privateMounts: true}, "debootstrap", args...); err != nil {
 		// debootstrap's own log says which package failed, and it keeps
 		// the log only when it fails.
@@ -60,11 +86,21 @@ func baseRootfsTar(ctx context.Context, c config, scratch string, logf func(stri
 		}
 		return "", false, err
 	}
+	if r.then != "" {
+		logf("in the chroot: %s", r.then)
+		// A private mount namespace: the /proc mounted for apt vanishes
+		// with it, whatever happens.
+		script := `mount -t proc proc "$TARGET/proc" && ` + r.then
+		if _, err := runTool(ctx, debootstrapTimeout, runOpts{privateMounts: true, env: []string{"TARGET=" + target}},
+			"sh", "-c", script); err != nil {
+			return "", false, err
+		}
+	}
 
 	// Write the tar beside its final name and rename it, so that a cut run
 	// never leaves a cached tar that looks whole. Downloaded packages and
 	// apt's lists are left out, as an image build would clean them.
-	tmp, err := os.CreateTemp(c.cacheDir, ".rootfs-*.tar")
+	tmp, err := os.CreateTemp(cacheDir, ".rootfs-*.tar")
 	if err != nil {
 		return "", false, err
 	}
@@ -103,7 +139,7 @@ func DebianRootfsTar(ctx context.Context, logf func(string, ...any)) (path, sour
 		return "", "", err
 	}
 	defer os.RemoveAll(scratch)
-	path, built, err := baseRootfsTar(ctx, c, scratch, logf)
+	path, built, err := buildRecipe(ctx, c.cacheDir, systemdRecipe, scratch, logf)
 	source = "the boot test's cache"
 	if built {
 		source = "built now with debootstrap, cached"

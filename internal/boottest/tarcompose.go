@@ -27,6 +27,9 @@ type tarComposer struct {
 	tw    *tar.Writer
 	kinds map[string]byte // typeflag of every entry written, by clean name
 	links map[string]string
+	// small keeps the content of the regular files a variant may rewrite
+	// (etc/inittab), by clean name.
+	small map[string][]byte
 	// mtime is given to every added entry: the newest mtime copied, so
 	// that the output depends only on the input.
 	mtime time.Time
@@ -37,7 +40,63 @@ func newTarComposer(w io.Writer) *tarComposer {
 		tw:    tar.NewWriter(w),
 		kinds: map[string]byte{"": tar.TypeDir},
 		links: map[string]string{},
+		small: map[string][]byte{},
 	}
+}
+
+// content returns what the tar holds at name, following symlinks, if it is
+// a small regular file copied from the base, and the name it has.
+func (c *tarComposer) content(name string) ([]byte, string, bool) {
+	for hops := 0; hops < 40; hops++ {
+		dir, err := c.resolveDir(path.Dir(name))
+		if err != nil {
+			return nil, "", false
+		}
+		name = path.Join(dir, path.Base(name))
+		target, isLink := c.links[name]
+		if !isLink {
+			b, ok := c.small[name]
+			return b, name, ok
+		}
+		if strings.HasPrefix(target, "/") {
+			name = cleanTarName(target)
+		} else {
+			name = cleanTarName(path.Join(path.Dir(name), target))
+		}
+	}
+	return nil, "", false
+}
+
+// addEntry adds e, root-owned unless it says otherwise, under its parent as
+// the tar's symlinks resolve it.
+func (c *tarComposer) addEntry(e addEntry) error {
+	dir, err := c.resolveDir(path.Dir(e.name))
+	if err != nil {
+		return err
+	}
+	name := path.Join(dir, path.Base(e.name))
+	if dir == "" || dir == "." {
+		name = path.Base(e.name)
+	}
+	if err := c.ensureParents(name); err != nil {
+		return err
+	}
+	switch e.typ {
+	case tar.TypeDir:
+		if c.kinds[name] == tar.TypeDir {
+			return nil
+		}
+		hdr := c.header(name+"/", tar.TypeDir, e.mode)
+		hdr.Uid, hdr.Gid = e.uid, e.gid
+		return c.write(hdr, nil)
+	case tar.TypeSymlink:
+		hdr := c.header(name, tar.TypeSymlink, 0o777)
+		hdr.Linkname = e.link
+		return c.write(hdr, nil)
+	}
+	hdr := c.header(name, tar.TypeReg, e.mode)
+	hdr.Uid, hdr.Gid = e.uid, e.gid
+	return c.write(hdr, e.data)
 }
 
 // cleanTarName drops a leading "./" or "/" and a trailing "/", as ext4pack
@@ -88,9 +147,16 @@ func (c *tarComposer) copyFrom(r io.Reader, edit entryEdit) error {
 		if err := c.tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if content != nil {
+		switch {
+		case content != nil:
 			_, err = c.tw.Write(content)
-		} else {
+		case hdr.Typeflag == tar.TypeReg && hdr.Size <= 64<<10:
+			var b []byte
+			if b, err = io.ReadAll(tr); err == nil {
+				c.small[name] = b
+				_, err = c.tw.Write(b)
+			}
+		default:
 			_, err = io.Copy(c.tw, tr)
 		}
 		if err != nil {

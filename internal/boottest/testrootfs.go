@@ -6,59 +6,67 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
-	"path"
 	"slices"
 	"strings"
 )
 
-// The in-guest checker: a script and the unit that runs it after
-// multi-user.target. They are part of the test's rootfs, not of ext4pack.
+// The checker's systemd unit, and the inittab of Alpine's shape; the
+// checker itself is a static binary built by the test (./checker).
 var (
-	//go:embed guest/boottest-check.sh
-	checkScript []byte
 	//go:embed guest/boottest-check.service
 	checkUnit []byte
+	//go:embed guest/alpine-inittab
+	alpineInittab []byte
 )
 
 // Where the test rootfs puts its own files.
 const (
-	checkScriptPath = "usr/local/sbin/boottest-check"
-	checkUnitPath   = "etc/systemd/system/boottest-check.service"
-	checkWantsPath  = "etc/systemd/system/multi-user.target.wants/boottest-check.service"
-	modulesConfPath = "etc/modules-load.d/boottest-virtio-net.conf"
+	checkerPath    = "usr/local/sbin/boottest-check"
+	checkConfPath  = "etc/boottest.json"
+	checkUnitPath  = "etc/systemd/system/boottest-check.service"
+	checkWantsPath = "etc/systemd/system/multi-user.target.wants/boottest-check.service"
+	setuidProbe    = "usr/local/share/boottest/setuid"
+	ownedProbe     = "usr/local/share/boottest/owned"
+	probeDir       = "var/lib/boottest"
 )
 
-// modulesConf makes systemd-modules-load load the network card's driver. A
-// minbase rootfs has no udev to load it when the PCI device shows up, and
-// Debian builds virtio_pci and virtio_net as modules.
-const modulesConf = "# ext4pack boot test: the network card's driver, which no udev loads here.\nvirtio_pci\nvirtio_net\n"
+// addEntry is an entry a variant adds after the base tar's.
+type addEntry struct {
+	name     string
+	typ      byte
+	mode     int64
+	uid, gid int
+	data     []byte
+	link     string
+}
 
-// variant is how one boot's rootfs differs from the shared test rootfs: a
-// negative control breaks one thing the checker must catch.
+// variant is how one boot's rootfs differs from its base tar: what every
+// guest gets (the checker, its configuration, the probes), what its init
+// needs to start the checker, and what a negative control breaks.
 type variant struct {
 	// edits change base tar entries, by clean name. Each must match an
 	// entry, so that a control cannot silently break nothing.
 	edits map[string]func(*tar.Header)
+	// rewrite replaces the content of base tar regular files, by clean
+	// name: the function gets the old content.
+	rewrite map[string]func([]byte) []byte
+	// add are written after the base tar's entries, in order, a later
+	// entry replacing an earlier one of the same name. Their parents are
+	// resolved through the tar's symlinks (sbin -> usr/sbin).
+	add []addEntry
 	// symlinks are added after everything else, name to target.
 	symlinks map[string]string
 }
 
-// composeTestTar writes dst: the base rootfs tar, with
+// composeTestTar writes dst: the base rootfs tar (none if base is ""), with
 //   - /etc/machine-id empty, so that the guest makes its own at first boot,
 //     as it would from a shared image;
 //   - /etc/hostname "localhost", so that the hostname check sees the name
-//     the network bootstrap set and not one debootstrap copied from the host;
-//   - /etc/resolv.conf empty: debootstrap copies the host's, whose
-//     nameservers mean nothing in the guest;
+//     the network set-up set and not one debootstrap copied from the host;
+//   - /etc/resolv.conf empty: debootstrap copies the host's;
 //
-// plus the kernel's modules (with depmod's indexes), the modules-load.d
-// entry for virtio, the checker and its enabled unit, then v's changes.
-func composeTestTar(dst, base string, k kernel, v variant) (err error) {
-	in, err := os.Open(base)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
+// then v's changes and additions.
+func composeTestTar(dst, base string, v variant) (err error) {
 	out, err := os.Create(dst)
 	if err != nil {
 		return err
@@ -72,49 +80,57 @@ func composeTestTar(dst, base string, k kernel, v variant) (err error) {
 	c := newTarComposer(bw)
 
 	matched := map[string]bool{}
-	edit := func(name string, hdr *tar.Header) ([]byte, bool, error) {
-		if fn, ok := v.edits[name]; ok {
-			fn(hdr)
-			matched[name] = true
+	if base != "" {
+		in, err := os.Open(base)
+		if err != nil {
+			return err
 		}
-		if hdr.Typeflag != tar.TypeReg {
+		defer in.Close()
+		edit := func(name string, hdr *tar.Header) ([]byte, bool, error) {
+			if fn, ok := v.edits[name]; ok {
+				fn(hdr)
+				matched[name] = true
+			}
+			if hdr.Typeflag != tar.TypeReg {
+				return nil, false, nil
+			}
+			switch name {
+			case "etc/machine-id", "etc/resolv.conf":
+				return []byte{}, false, nil
+			case "etc/hostname":
+				return []byte("localhost\n"), false, nil
+			}
 			return nil, false, nil
 		}
-		switch name {
-		case "etc/machine-id", "etc/resolv.conf":
-			return []byte{}, false, nil
-		case "etc/hostname":
-			return []byte("localhost\n"), false, nil
+		if err := c.copyFrom(in, edit); err != nil {
+			return fmt.Errorf("copying %s: %w", base, err)
 		}
-		return nil, false, nil
 	}
-	if err := c.copyFrom(in, edit); err != nil {
-		return fmt.Errorf("copying %s: %w", base, err)
+	// An edit may also change an entry added here (a probe file).
+	for i, e := range v.add {
+		if fn, ok := v.edits[e.name]; ok {
+			h := &tar.Header{Name: e.name, Mode: e.mode, Uid: e.uid, Gid: e.gid}
+			fn(h)
+			v.add[i].mode, v.add[i].uid, v.add[i].gid = h.Mode, h.Uid, h.Gid
+			matched[e.name] = true
+		}
 	}
 	for name := range v.edits {
 		if !matched[name] {
 			return fmt.Errorf("%s has no entry %s to change", base, name)
 		}
 	}
-
-	modules, err := c.resolveDir("lib/modules")
-	if err != nil {
-		return err
+	for name, fn := range v.rewrite {
+		old, real, ok := c.content(name)
+		if !ok {
+			return fmt.Errorf("%s has no regular file %s to rewrite", base, name)
+		}
+		v.add = append([]addEntry{{name: real, typ: tar.TypeReg, mode: 0o644, data: fn(old)}}, v.add...)
 	}
-	if err := c.addTree(path.Join(modules, k.version), k.modules); err != nil {
-		return fmt.Errorf("adding the kernel's modules: %w", err)
-	}
-	if err := c.addFile(modulesConfPath, 0o644, []byte(modulesConf)); err != nil {
-		return err
-	}
-	if err := c.addFile(checkScriptPath, 0o755, checkScript); err != nil {
-		return err
-	}
-	if err := c.addFile(checkUnitPath, 0o644, checkUnit); err != nil {
-		return err
-	}
-	if err := c.addSymlink(checkWantsPath, "/"+checkUnitPath); err != nil {
-		return err
+	for _, e := range v.add {
+		if err := c.addEntry(e); err != nil {
+			return err
+		}
 	}
 	names := make([]string, 0, len(v.symlinks))
 	for name := range v.symlinks {
@@ -122,7 +138,7 @@ func composeTestTar(dst, base string, k kernel, v variant) (err error) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if err := c.addSymlink(strings.TrimPrefix(name, "/"), v.symlinks[name]); err != nil {
+		if err := c.addEntry(addEntry{name: strings.TrimPrefix(name, "/"), typ: tar.TypeSymlink, link: v.symlinks[name]}); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,191 @@
+package agents
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ext4pack/ext4pack/tarflat"
+)
+
+// GuestInit values, as the manifest's guest_init records them (SPEC "Guest
+// init systems"). Every one but InitExt4pack is the guest's own init.
+const (
+	InitSystemd  = tarflat.InitSystemd
+	InitOpenRC   = tarflat.InitOpenRC
+	InitRunit    = tarflat.InitRunit
+	InitBusybox  = tarflat.InitBusybox
+	InitSysvinit = tarflat.InitSysvinit
+	InitExt4pack = tarflat.InitExt4packInit
+)
+
+// Paths of the files that start the guest services under each init.
+const (
+	initBinPath     = "/usr/local/sbin/ext4pack-init"
+	sbinInit        = "/sbin/init"
+	sysinitPath     = "/usr/local/libexec/banger-sysinit"
+	inittabPath     = "/etc/inittab"
+	openrcInitDir   = "/etc/init.d"
+	openrcLevelsDir = "/etc/runlevels"
+	runitSvDir      = "/etc/sv/banger-vsock-agent"
+	runitDefault    = "/etc/runit/runsvdir/default"
+	voidCoreService = "/etc/runit/core-services/97-banger.sh"
+	// debianRcSLink runs banger-sysinit in Debian runit's stage 1, which
+	// starts every /etc/rcS.d/S* in name order; S10bootmisc.sh is the last
+	// of a minimal system's, after the filesystems and the hostname.
+	debianRcSLink = "/etc/rcS.d/S20banger-sysinit"
+	// vsockPortFile tells ext4pack-init the agent's port when it is not
+	// DefaultVsockPort: a kernel-started init has no arguments of its own.
+	vsockPortFile = "/etc/banger/vsock-port"
+)
+
+// Guest is what make-bundle puts into one image: the files, the init they
+// are for, and the line it prints about it.
+type Guest struct {
+	// Init is the manifest's guest_init: one of the Init* constants.
+	Init string
+	// Files are the guest files, sorted by Path (see Files).
+	Files []File
+	// Message is one line for stderr naming the init found and how the
+	// guest services start under it.
+	Message string
+}
+
+// ForImage returns the guest files for an image whose tar told info (the
+// init system, the distro, whether it has ip or busybox), with opts for
+// the rest. opts.Distro defaults to info.Distro. It is the one call
+// make-bundle needs: inject Files, print Message, record Init.
+func ForImage(info tarflat.Info, opts Options) (Guest, error) {
+	opts.Init = info.Init
+	if opts.Distro == "" {
+		opts.Distro = info.Distro
+	}
+	opts.HasNetTool = info.NetTool != ""
+	files, err := Files(opts)
+	if err != nil {
+		return Guest{}, err
+	}
+	init := guestInit(info.Init)
+	return Guest{Init: init, Files: files, Message: message(info.Init, init)}, nil
+}
+
+// guestInit maps what tarflat found to the init the files are for: an image
+// without init gets ext4pack-init, as does one that has it from an earlier
+// make-bundle.
+func guestInit(in tarflat.InitSystem) string {
+	if in.Name == tarflat.InitNone {
+		return InitExt4pack
+	}
+	return in.Name
+}
+
+// startsHow says, for the message, how the services start under each init.
+var startsHow = map[string]string{
+	InitSystemd:  "systemd units in /etc/systemd/system",
+	InitOpenRC:   "OpenRC services in /etc/init.d, linked from /etc/runlevels (boot or sysinit, and default)",
+	InitRunit:    "a runit service in /etc/sv, set-up in stage 1",
+	InitBusybox:  "lines added to /etc/inittab",
+	InitSysvinit: "lines added to /etc/inittab",
+	InitExt4pack: "ext4pack-init as /sbin/init",
+}
+
+func message(in tarflat.InitSystem, init string) string {
+	var found []string
+	if in.Path != "" {
+		found = append(found, "/sbin/init is "+in.Path)
+	}
+	if in.Why != "" {
+		found = append(found, in.Why)
+	}
+	return fmt.Sprintf("ext4pack: guest init: %s (%s); the guest services start as %s",
+		init, strings.Join(found, ", "), startsHow[init])
+}
+
+// initFiles returns the files that start the guest services under opts'
+// init, the common ones (agent, scripts, marker) aside.
+func initFiles(opts Options, port uint32) ([]File, error) {
+	portStr := strconv.FormatUint(uint64(port), 10)
+	withPort := func(name string) []byte {
+		return []byte(strings.ReplaceAll(string(asset(name)), vsockPortTemplate, portStr))
+	}
+	in := opts.Init
+	switch guestInit(in) {
+	case InitSystemd:
+		files := []File{
+			regular(unitDir+"/"+networkUnit, 0o644, asset(networkUnit)),
+			regular(unitDir+"/"+agentUnit, 0o644, withPort(agentUnit)),
+			regular(unitDir+"/"+firstBootUnit, 0o644, asset(firstBootUnit)),
+		}
+		// Absolute targets, as `systemctl enable` writes them.
+		for _, unit := range []string{networkUnit, agentUnit, firstBootUnit} {
+			files = append(files, symlink(wantsDir+"/"+unit, unitDir+"/"+unit))
+		}
+		return files, nil
+
+	case InitOpenRC:
+		// As rc-update writes them: absolute links in the runlevel's
+		// directory. Set-up in boot (in sysinit where the boot runlevel
+		// never runs: Debian's), the agent in default.
+		setup := "boot"
+		if in.Flavor == tarflat.OpenRCNoBoot {
+			setup = "sysinit"
+		}
+		return []File{
+			regular(openrcInitDir+"/banger-network", 0o755, asset("openrc/banger-network")),
+			regular(openrcInitDir+"/banger-first-boot", 0o755, asset("openrc/banger-first-boot")),
+			regular(openrcInitDir+"/banger-vsock-agent", 0o755, withPort("openrc/banger-vsock-agent")),
+			symlink(openrcLevelsDir+"/"+setup+"/banger-network", openrcInitDir+"/banger-network"),
+			symlink(openrcLevelsDir+"/"+setup+"/banger-first-boot", openrcInitDir+"/banger-first-boot"),
+			symlink(openrcLevelsDir+"/default/banger-vsock-agent", openrcInitDir+"/banger-vsock-agent"),
+		}, nil
+
+	case InitRunit:
+		files := []File{
+			regular(sysinitPath, 0o755, asset("banger-sysinit.sh")),
+			regular(runitSvDir+"/run", 0o755, withPort("runit/banger-vsock-agent.run")),
+			// Enabled in the default runsvdir, never in /var/service or
+			// /etc/service: those are links made at run time.
+			symlink(runitDefault+"/banger-vsock-agent", runitSvDir),
+		}
+		if in.Flavor == tarflat.RunitVoid {
+			// Void's packages keep runsv's state in /run, as this does.
+			files = append(files,
+				symlink(runitSvDir+"/supervise", "/run/runit/supervise.banger-vsock-agent"),
+				regular(voidCoreService, 0o644, asset("runit/97-banger.sh")))
+		} else {
+			// Debian's dh_runit does the same under its own name.
+			files = append(files,
+				symlink(runitSvDir+"/supervise", "/run/runit/supervise/banger-vsock-agent"),
+				regular(openrcInitDir+"/banger-sysinit", 0o755, asset("runit/banger-sysinit.initd")),
+				symlink(debianRcSLink, "../init.d/banger-sysinit"))
+		}
+		return files, nil
+
+	case InitBusybox, InitSysvinit:
+		tab, err := EditInittab(in.Inittab, in.HasInittab, in.Name == tarflat.InitSysvinit, port)
+		if err != nil {
+			return nil, err
+		}
+		return []File{
+			regular(sysinitPath, 0o755, asset("banger-sysinit.sh")),
+			regular(inittabPath, 0o644, tab),
+		}, nil
+
+	case InitExt4pack:
+		files := []File{symlink(sbinInit, initBinPath)}
+		if port != DefaultVsockPort {
+			files = append(files, regular(vsockPortFile, 0o644, []byte(portStr+"\n")))
+		}
+		return files, nil
+	}
+	where := "/sbin/init is " + in.Path
+	if in.Why != "" {
+		where += " (" + in.Why + ")"
+	}
+	return nil, fmt.Errorf("agents: %s, an init ext4pack does not know how to start the guest services under "+
+		"(it knows systemd, OpenRC, runit, busybox and sysvinit); pass --no-agents to bundle the image without them", where)
+}
+
+func symlink(p, target string) File {
+	return File{Path: p, Type: TypeSymlink, Mode: symlinkPermissions, Target: target}
+}

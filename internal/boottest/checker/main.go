@@ -1,0 +1,372 @@
+//go:build linux
+
+// Command boottest-check is the guest side of ext4pack's boot test
+// (internal/boottest). It belongs to the test's rootfs, never to an image
+// ext4pack makes. It is a static Go program, so that it runs in every guest
+// of the matrix, the ones without a shell included.
+//
+// The guest's init starts it once the system is up: a systemd unit, an
+// inittab `once` line, a runit service, or, under ext4pack-init, as the
+// image's workload. It reads what to expect from /etc/boottest.json, checks
+// the guest from inside, and reports one line per check
+//
+//	BOOTTEST CHECK <name> <ok|fail> <detail>
+//
+// then BOOTTEST PASS or BOOTTEST FAIL, on the report device (the second
+// serial port where there is one) and on standard output. Then it asks the
+// init to power off, the way that init is asked, and waits to be killed.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// config is /etc/boottest.json, written by the test into the rootfs.
+type config struct {
+	Report   string `json:"report"`   // device for the report; "" for standard output only
+	Addr     string `json:"addr"`     // eth0's address, "192.0.2.2/24"
+	Hostname string `json:"hostname"` // the hostname ip= sets
+	DNS      string `json:"dns"`      // a nameserver ip= sets
+	Port     uint32 `json:"port"`     // the agent's vsock port
+	// Restart says to kill the agent and wait for its init to restart it
+	// (the checker must be able to kill it: root).
+	Restart bool `json:"restart"`
+	// Poweroff is how the init is asked to power off: "exit" (the unit
+	// does it), "cmd:PATH", "signal:NAME" to PID 1, or "none" (the host
+	// sends ctrl-alt-del).
+	Poweroff string `json:"poweroff"`
+	// Diagnose are commands whose output helps a person read a failed
+	// boot (rc-status under OpenRC), run only when a check failed.
+	Diagnose [][]string `json:"diagnose"`
+	// Workload, under ext4pack-init: who and where the checker must be.
+	Workload *struct {
+		UID, GID uint32
+		Dir      string
+		Env      string // NAME=VALUE that must be in the environment
+		Marker   string // printed on standard output, for the console
+	} `json:"workload"`
+}
+
+const (
+	agentBin   = "/usr/local/bin/banger-vsock-agent"
+	marker     = "/var/lib/banger/first-boot-pending"
+	probeDir   = "/var/lib/boottest"
+	setuidFile = "/usr/local/share/boottest/setuid"
+	ownedFile  = "/usr/local/share/boottest/owned"
+	// vsockLocal is VMADDR_CID_LOCAL: the guest itself, through
+	// vsock_loopback, since the host has no vhost-vsock.
+	vsockLocal = 1
+)
+
+var (
+	out    io.Writer = os.Stdout
+	failed           = false
+)
+
+func report(name string, ok bool, format string, args ...any) {
+	res := "ok"
+	if !ok {
+		res, failed = "fail", true
+	}
+	fmt.Fprintf(out, "BOOTTEST CHECK %s %s %s\n", name, res, fmt.Sprintf(format, args...))
+}
+
+func main() {
+	b, err := os.ReadFile("/etc/boottest.json")
+	var c config
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if c.Report != "" {
+		if f, ferr := os.OpenFile(c.Report, os.O_WRONLY, 0); ferr == nil {
+			out = io.MultiWriter(f, os.Stdout)
+		} else {
+			fmt.Printf("boottest-check: %v; reporting on standard output only\n", ferr)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(out, "BOOTTEST FAIL /etc/boottest.json: %v\n", err)
+		finish(c)
+	}
+	if w := c.Workload; w != nil && w.Marker != "" {
+		fmt.Println(w.Marker)
+	}
+	checkAll(c)
+	if failed {
+		for _, argv := range c.Diagnose {
+			b, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+			fmt.Printf("boottest-check: %q (%v):\n%s\n", argv, err, b)
+		}
+		fmt.Fprintln(out, "BOOTTEST FAIL")
+	} else {
+		fmt.Fprintln(out, "BOOTTEST PASS")
+	}
+	finish(c)
+}
+
+func checkAll(c config) {
+	// The root filesystem: the last mount of / in the table is the one in
+	// use.
+	fstype, opts := "", ""
+	if f, err := os.Open("/proc/self/mounts"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if fl := strings.Fields(sc.Text()); len(fl) >= 4 && fl[1] == "/" {
+				fstype, opts = fl[2], fl[3]
+			}
+		}
+		f.Close()
+	}
+	report("root-ext4", fstype == "ext4", "/ is %q (%s)", fstype, opts)
+	probe := filepath.Join(probeDir, fmt.Sprintf("rw-probe-%d", os.Getpid()))
+	werr := os.WriteFile(probe, []byte("x"), 0o644)
+	if werr == nil {
+		werr = os.Remove(probe)
+	}
+	report("root-rw", strings.HasPrefix(opts, "rw") && werr == nil, "options %s; writing %s: %v", opts, probe, werr)
+	checkMode("setuid-kept", setuidFile, "0:0 4755")
+	checkMode("owner-kept", ownedFile, "1234:42 640")
+
+	_, err := os.Lstat(marker)
+	report("first-boot-marker", os.IsNotExist(err), "%s: %v", marker, err)
+	id, _ := os.ReadFile("/etc/machine-id")
+	s := strings.TrimSpace(string(id))
+	report("machine-id", len(s) == 32 && strings.Trim(s, "0123456789abcdef") == "", "/etc/machine-id is %q", s)
+
+	checkNetwork(c)
+	checkAgent(c)
+	if w := c.Workload; w != nil {
+		cwd, _ := os.Getwd()
+		env := false
+		for _, kv := range os.Environ() {
+			env = env || kv == w.Env
+		}
+		ok := uint32(os.Getuid()) == w.UID && uint32(os.Getgid()) == w.GID && cwd == w.Dir && env
+		report("workload-identity", ok, "uid %d gid %d cwd %s, %s set: %v (want %d %d %s)",
+			os.Getuid(), os.Getgid(), cwd, w.Env, env, w.UID, w.GID, w.Dir)
+	}
+}
+
+func checkMode(name, p, want string) {
+	var st unix.Stat_t
+	got := ""
+	if err := unix.Stat(p, &st); err != nil {
+		got = err.Error()
+	} else {
+		got = fmt.Sprintf("%d:%d %o", st.Uid, st.Gid, st.Mode&0o7777)
+	}
+	report(name, got == want, "%s is %s, want %s", p, got, want)
+}
+
+func checkNetwork(c config) {
+	ifc, err := net.InterfaceByName("eth0")
+	var addrs []string
+	if err == nil {
+		as, _ := ifc.Addrs()
+		for _, a := range as {
+			addrs = append(addrs, a.String())
+		}
+	}
+	has := false
+	for _, a := range addrs {
+		has = has || a == c.Addr
+	}
+	report("network-address", has, "eth0 has %v (%v), want %s", addrs, err, c.Addr)
+	h, _ := os.ReadFile("/proc/sys/kernel/hostname")
+	report("network-hostname", strings.TrimSpace(string(h)) == c.Hostname, "hostname %q, want %q", strings.TrimSpace(string(h)), c.Hostname)
+	rc, err := os.ReadFile("/etc/resolv.conf")
+	report("network-resolv", strings.Contains(string(rc), "nameserver "+c.DNS+"\n"), "/etc/resolv.conf: %q %v", rc, err)
+}
+
+// agentGet asks the agent for path over vsock, through the guest's
+// vsock_loopback, trying until deadline: an agent started late, or being
+// restarted, answers a little later.
+func agentGet(c config, path string, deadline time.Time) (string, error) {
+	client := &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+			return dialVsock(vsockLocal, c.Port)
+		}, DisableKeepAlives: true},
+	}
+	var last error
+	for {
+		resp, err := client.Get("http://agent" + path)
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == 200 {
+				return string(b), nil
+			}
+			err = fmt.Errorf("status %d, %v: %q", resp.StatusCode, rerr, b)
+		}
+		last = err
+		if time.Now().After(deadline) {
+			return "", last
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func dialVsock(cid, port uint32) (net.Conn, error) {
+	fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket AF_VSOCK", err)
+	}
+	if err := unix.Connect(fd, &unix.SockaddrVM{CID: cid, Port: port}); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("connect vsock", err)
+	}
+	return &fdConn{os.NewFile(uintptr(fd), "vsock")}, nil
+}
+
+// fdConn is a connected socket as a net.Conn, enough for net/http.
+type fdConn struct{ f *os.File }
+
+func (c *fdConn) Read(b []byte) (int, error)       { return c.f.Read(b) }
+func (c *fdConn) Write(b []byte) (int, error)      { return c.f.Write(b) }
+func (c *fdConn) Close() error                     { return c.f.Close() }
+func (c *fdConn) LocalAddr() net.Addr              { return &net.UnixAddr{Name: "vsock", Net: "vsock"} }
+func (c *fdConn) RemoteAddr() net.Addr             { return &net.UnixAddr{Name: "vsock", Net: "vsock"} }
+func (c *fdConn) SetDeadline(time.Time) error      { return nil }
+func (c *fdConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *fdConn) SetWriteDeadline(time.Time) error { return nil }
+
+// agentPids returns the agent's processes and their uids, from /proc.
+func agentPids() map[int]int {
+	pids := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// comm holds the first 15 bytes of the name.
+		comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm")
+		if strings.TrimSpace(string(comm)) != "banger-vsock-ag" {
+			continue
+		}
+		status, _ := os.ReadFile("/proc/" + e.Name() + "/status")
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "Uid:" {
+				uid, _ := strconv.Atoi(f[1])
+				pids[pid] = uid
+			}
+		}
+	}
+	return pids
+}
+
+func checkAgent(c config) {
+	v, err := exec.Command(agentBin, "--version").CombinedOutput()
+	report("agent-version", err == nil && strings.HasPrefix(string(v), "banger-vsock-agent "), "%q %v", strings.TrimSpace(string(v)), err)
+
+	// The agent may start after the checker (runsvdir starts both at
+	// once); it answers within a few seconds even under TCG, and the wait
+	// is what a negative control costs.
+	body, err := agentGet(c, "/healthz", time.Now().Add(20*time.Second))
+	healthy := err == nil && body == "ok\n"
+	report("agent-healthz", healthy, "GET /healthz over vsock %d:%d: %q %v", vsockLocal, c.Port, body, err)
+
+	// A TCP port opened here must show in /ports.
+	// tcp4: Go would make a wildcard "tcp" listener a dual-stack IPv6 one,
+	// which /proc/net/tcp6 lists.
+	ln, lerr := net.Listen("tcp4", "0.0.0.0:0")
+	port := 0
+	if lerr == nil {
+		port = ln.Addr().(*net.TCPAddr).Port
+		defer ln.Close()
+	}
+	wait := 10 * time.Second
+	if !healthy {
+		wait = 0
+	}
+	body, err = agentGet(c, "/ports", time.Now().Add(wait))
+	var ports []struct {
+		Proto string `json:"proto"`
+		Port  int    `json:"port"`
+	}
+	listed := false
+	if err == nil {
+		err = json.Unmarshal([]byte(body), &ports)
+		for _, p := range ports {
+			listed = listed || (p.Proto == "tcp" && p.Port == port)
+		}
+	}
+	report("agent-ports", lerr == nil && listed, "tcp port %d listed: %v (%v, %v)", port, listed, lerr, err)
+
+	pids := agentPids()
+	unpriv := len(pids) > 0
+	for _, uid := range pids {
+		unpriv = unpriv && uid != 0
+	}
+	report("agent-unprivileged", unpriv, "agent pids and uids %v", pids)
+
+	if !c.Restart {
+		return
+	}
+	if len(pids) == 0 {
+		report("agent-restart", false, "no agent running to kill")
+		return
+	}
+	for pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	start := time.Now()
+	var again map[int]int
+	restarted := false
+	for time.Since(start) < 30*time.Second && !restarted {
+		time.Sleep(250 * time.Millisecond)
+		again = agentPids()
+		for pid := range again {
+			if _, old := pids[pid]; !old {
+				restarted = true
+			}
+		}
+	}
+	body, err = agentGet(c, "/healthz", time.Now().Add(30*time.Second))
+	report("agent-restart", len(pids) > 0 && restarted && err == nil, "killed %v; %v later running %v; /healthz %q %v",
+		pids, time.Since(start).Round(100*time.Millisecond), again, body, err)
+}
+
+// finish asks the init to power off, then waits to be killed by the
+// shutdown, so that no init restarts it meanwhile.
+func finish(c config) {
+	switch mode := c.Poweroff; {
+	case mode == "exit":
+		os.Exit(0)
+	case mode == "none":
+		// The host sends ctrl-alt-del once it has read the verdict.
+		os.Exit(0)
+	case strings.HasPrefix(mode, "cmd:"):
+		cmd := exec.Command(strings.TrimPrefix(mode, "cmd:"))
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Printf("boottest-check: %s: %v\n", mode, err)
+		}
+	case strings.HasPrefix(mode, "signal:"):
+		sig := unix.SignalNum("SIG" + strings.TrimPrefix(mode, "signal:"))
+		if err := syscall.Kill(1, sig); err != nil {
+			fmt.Printf("boottest-check: %s: %v\n", mode, err)
+		}
+	default:
+		fmt.Printf("boottest-check: unknown poweroff %q\n", mode)
+	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}
