@@ -20,6 +20,7 @@ type progress struct {
 	out   io.Writer
 	on    bool
 	last  time.Time
+	stage string // what the line last showed: its first argument
 	shown bool
 	// The job the time left is estimated for: its first report's time
 	// and bytes, and its total (a new total starts a new job).
@@ -36,15 +37,20 @@ func newProgress(c *cli.Context) *progress {
 	return p
 }
 
-// show prints the status at most ten times a second.
+// show prints the status at most ten times a second, but at once when
+// the stage changes, so that a short stage is seen too.
 func (p *progress) show(format string, args ...any) {
 	if p == nil || !p.on {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
-		p.last = now
+	stage := format
+	if len(args) > 0 {
+		stage = fmt.Sprint(args[0])
+	}
+	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond || stage != p.stage {
+		p.last, p.stage = now, stage
 		p.shown = true
 		fmt.Fprintf(p.out, "\r\033[K"+format, args...)
 	}
