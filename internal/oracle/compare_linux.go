@@ -56,16 +56,25 @@ func MountDiff(tarPath, image string, opts ...CompareOption) (diffs []Difference
 	if err != nil {
 		return nil, err
 	}
+	got, err := readMounted(image)
+	if err != nil {
+		return nil, err
+	}
+	return diffTrees(exp, got, o), nil
+}
+
+// readMounted mounts image read-only, reads its tree and unmounts it.
+func readMounted(image string) (got map[string]*node, err error) {
 	dir, unmount, err := mountImage(image)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, unmount()) }()
-	got, err := readTree(dir)
+	got, err = readTree(dir)
 	if err != nil {
 		return nil, fmt.Errorf("oracle: reading mounted %s: %w", image, err)
 	}
-	return diffTrees(exp, got, o), nil
+	return got, nil
 }
 
 // DirDiff compares the directory tree at dir, for example one `tar -xp`
@@ -329,14 +338,9 @@ func MountDiffDir(want, image string, opts ...CompareOption) (diffs []Difference
 		n.hasMtime = true
 		exp.nodes[p] = n
 	}
-	dir, unmount, err := mountImage(image)
+	got, err := readMounted(image)
 	if err != nil {
 		return nil, err
-	}
-	defer func() { err = errors.Join(err, unmount()) }()
-	got, err := readTree(dir)
-	if err != nil {
-		return nil, fmt.Errorf("oracle: reading mounted %s: %w", image, err)
 	}
 	delete(exp.nodes, "")
 	delete(got, "")
