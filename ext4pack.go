@@ -166,11 +166,7 @@ func Build(ctx context.Context, src Source, img *os.File, o Options) (*Built, er
 			return nil, err
 		}
 	}
-	opts, err := writerOptions(o)
-	if err != nil {
-		return nil, err
-	}
-	w, err := ext4w.NewWriter(img, opts...)
+	w, err := ext4w.NewWriter(img, writerOptions(o)...)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +195,7 @@ func Build(ctx context.Context, src Source, img *os.File, o Options) (*Built, er
 
 // writerOptions turns Options into ext4w's, with the salt that makes the
 // derived UUID depend on the options and the version as well as the input.
-func writerOptions(o Options) ([]ext4w.Option, error) {
+func writerOptions(o Options) []ext4w.Option {
 	var opts []ext4w.Option
 	salt := []string{"ext4pack " + Version}
 	if o.Size != 0 {
@@ -230,7 +226,7 @@ func writerOptions(o Options) ([]ext4w.Option, error) {
 	salt = append(salt, "size="+size, "inodes="+inodes, "label="+o.Label)
 	opts = append(opts, ext4w.WithSalt([]byte(strings.Join(salt, "\x00"))))
 	opts = append(opts, ext4w.WithWarn(o.warn))
-	return opts, nil
+	return opts
 }
 
 func (o Options) warn(m string) {

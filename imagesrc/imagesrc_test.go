@@ -28,7 +28,7 @@ func TestVerifier(t *testing.T) {
 	read := func(b []byte, size int64, h v1.Hash) error {
 		v := newVerifier(io.NopCloser(bytes.NewReader(b)), "layer 1 of 1", size, h)
 		defer v.Close()
-		return v.Finish()
+		return Finish(v)
 	}
 	if err := read(blob, int64(len(blob)), good); err != nil {
 		t.Errorf("good blob: %v", err)

@@ -1,12 +1,9 @@
 package imagesrc
 
 import (
-	"bytes"
 	"io"
 	"sync"
 )
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // Read-ahead of a registry blob: a goroutine keeps reading the HTTP body
 // while the layer is built, so that the download and the build overlap

@@ -1,6 +1,7 @@
 package imagesrc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,14 +85,14 @@ func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool
 	got := desc.Manifest
 	openFirst := func(ctx context.Context, d v1.Descriptor) (io.ReadCloser, int64, error) {
 		if d.Digest == first.Digest {
-			return io.NopCloser(bytesReader(got)), int64(len(got)), nil
+			return io.NopCloser(bytes.NewReader(got)), int64(len(got)), nil
 		}
 		if d.MediaType == "" || isIndex(d.MediaType) || isManifest(d.MediaType) {
 			sub, err := p.Get(ctx, ref.Context().Digest(d.Digest.String()))
 			if err != nil {
 				return nil, 0, registryError(ref, err)
 			}
-			return io.NopCloser(bytesReader(sub.Manifest)), int64(len(sub.Manifest)), nil
+			return io.NopCloser(bytes.NewReader(sub.Manifest)), int64(len(sub.Manifest)), nil
 		}
 		return open(ctx, d)
 	}

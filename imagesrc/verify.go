@@ -80,32 +80,16 @@ func (v *verifier) check() error {
 	return nil
 }
 
-// Finish reads what is left of the blob, so that its size and digest are
-// checked even when the reader stopped before the end (tar ignores what
-// follows its end-of-archive marker), and returns the check's result.
-func (v *verifier) Finish() error {
-	if v.err == nil {
-		_, err := io.Copy(io.Discard, v)
-		if err != nil {
-			return err
-		}
-	}
-	if v.err == io.EOF {
-		return nil
-	}
-	return v.err
-}
-
 func (v *verifier) Close() error { return v.rc.Close() }
 
 // Finish completes the check of a blob that Layer.Open returned: it reads
 // the rest of it and returns nil only if its size and digest are the
 // manifest's.
+//
+// Reading to the end matters: tar ignores what follows its end-of-archive
+// marker, so the decoder may stop short of it, and the verifier's verdict
+// comes at the end of the blob, in place of io.EOF.
 func Finish(rc io.ReadCloser) error {
-	if v, ok := rc.(*verifier); ok {
-		return v.Finish()
-	}
-	// Through a read-ahead, the verifier's verdict comes at the end.
 	_, err := io.Copy(io.Discard, rc)
 	return err
 }
