@@ -153,17 +153,14 @@ func (w *Writer) Commit(size int64, expected Digest) error {
 	if err != nil {
 		return fmt.Errorf("blobstore: ingest %s: %w", w.ref, err)
 	}
-	if st.Size() != size {
-		return fmt.Errorf("%w: ingest %s holds %d bytes, not %d", ErrDigest, w.ref, st.Size(), size)
-	}
-	if w.hashed > size {
-		return fmt.Errorf("%w: ingest %s was hashed to byte %d, past its size %d", ErrDigest, w.ref, w.hashed, size)
+	if st.Size() != size || w.hashed > size {
+		return &DigestError{Want: expected, WantSize: size, Size: max(st.Size(), w.hashed)}
 	}
 	if err := w.hashTo(size); err != nil {
 		return err
 	}
-	if got := hex.EncodeToString(w.h.Sum(nil)); got != expected.Hex() {
-		return fmt.Errorf("%w: its sha256 is %s, not %s", ErrDigest, got, expected.Hex())
+	if got := Digest("sha256:" + hex.EncodeToString(w.h.Sum(nil))); got != expected {
+		return &DigestError{Want: expected, WantSize: size, Got: got, Size: size}
 	}
 	if err := os.Rename(w.path, w.s.blobPath(expected)); err != nil {
 		return fmt.Errorf("blobstore: committing %s: %w", expected, err)
@@ -174,6 +171,24 @@ func (w *Writer) Commit(size int64, expected Digest) error {
 	_, _ = w.s.Prune(w.s.maxSize)
 	return nil
 }
+
+// DigestError is Commit's refusal: the ingest's size or digest is not the
+// one expected. It wraps ErrDigest.
+type DigestError struct {
+	Want     Digest
+	WantSize int64
+	Got      Digest // empty when the size alone differs
+	Size     int64
+}
+
+func (e *DigestError) Error() string {
+	if e.Size != e.WantSize {
+		return fmt.Sprintf("%v: %d bytes, not %d", ErrDigest, e.Size, e.WantSize)
+	}
+	return fmt.Sprintf("%v: its sha256 is %s, not %s", ErrDigest, e.Got.Hex(), e.Want.Hex())
+}
+
+func (e *DigestError) Unwrap() error { return ErrDigest }
 
 // Close releases the ingest. Before Commit, it removes what was written.
 // The bytes can be read until Close, after Commit too.
