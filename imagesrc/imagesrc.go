@@ -209,23 +209,19 @@ func Open(ctx context.Context, ref string, o Options) (*Image, error) {
 	}
 	transport, rest, _ := strings.Cut(ref, ":")
 	var im *Image
-	switch transport {
-	case "oci":
+	switch {
+	case transport == "oci":
 		dir, tag := splitRef(rest)
 		im, err = openLayoutDir(dir, tag, want, explicit)
-	case "oci-archive":
+	case transport == "oci-archive":
 		file, tag := splitRef(rest)
 		im, err = openLayoutArchive(file, tag, want, explicit)
-	case "docker-archive":
+	case transport == "docker-archive":
 		file, sel := splitRef(rest)
 		im, err = openDockerArchive(file, sel, want, explicit)
-	case "docker":
-		im, err = openRegistry(ctx, strings.TrimPrefix(rest, "//"), want, explicit, o)
+	case IsRegistry(ref):
+		im, err = openRegistry(ctx, strings.TrimPrefix(ref, "docker://"), want, explicit, o)
 	default:
-		if strings.Contains(transport, "/") || !strings.Contains(ref, "://") && !knownTransportLike(transport) {
-			im, err = openRegistry(ctx, ref, want, explicit, o)
-			break
-		}
 		return nil, fmt.Errorf("image %q: unknown transport %q (use docker://, oci:, oci-archive: or docker-archive:, or a bare reference such as alpine:3.20)", ref, transport+":")
 	}
 	if err != nil {
@@ -233,6 +229,21 @@ func Open(ctx context.Context, ref string, o Options) (*Image, error) {
 	}
 	im.Ref = ref
 	return im, nil
+}
+
+// IsRegistry reports whether Open reads ref from a registry: docker://,
+// or a bare reference (alpine:3.20, ghcr.io/o/r@sha256:...). Only a
+// registry's blobs are fetched and cached.
+func IsRegistry(ref string) bool {
+	if strings.HasPrefix(ref, "docker://") {
+		return true
+	}
+	transport, _, _ := strings.Cut(ref, ":")
+	switch transport {
+	case "oci", "oci-archive", "docker-archive":
+		return false
+	}
+	return strings.Contains(transport, "/") || !strings.Contains(ref, "://") && !knownTransportLike(transport)
 }
 
 // knownTransportLike tells a transport-like prefix that ext4pack does

@@ -208,3 +208,23 @@ func TestOpenRefs(t *testing.T) {
 		}
 	}
 }
+
+// TestIsRegistry: which references are fetched (and cached).
+func TestIsRegistry(t *testing.T) {
+	for ref, want := range map[string]bool{
+		"docker://debian:12":             true,
+		"alpine:3.20":                    true,
+		"ghcr.io/o/r@sha256:0123":        true,
+		"localhost:5000/x:y":             true,
+		"docker:5000/x:y":                true, // a host named docker
+		"oci:./layout:v1":                false,
+		"oci-archive:a.tar":              false,
+		"docker-archive:a.tar:debian:12": false,
+		"dir:/x":                         false,
+		"containers-storage:x":           false,
+	} {
+		if got := IsRegistry(ref); got != want {
+			t.Errorf("IsRegistry(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}
