@@ -1,6 +1,7 @@
 package imagesrc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -342,7 +343,7 @@ func (f *fetcher) startFetching(b *blob, w *blobstore.Writer) {
 		if x.b.index != y.b.index {
 			return x.b.index - y.b.index
 		}
-		return int(min(max(x.start-y.start, -1), 1))
+		return cmp.Compare(x.start, y.start)
 	})
 	f.broadcast()
 	// Not closed, under mu: close's Wait comes after this Add.
