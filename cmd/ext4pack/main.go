@@ -53,6 +53,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			imageCommand(),
 			makeBundleCommand(),
 			inspectCommand(),
+			cacheCommand(),
 			versionCommand(),
 		},
 		// Errors are printed once, by main, with the right exit code.
@@ -64,6 +65,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = app.OnUsageError
+		for _, sub := range cmd.Subcommands {
+			sub.OnUsageError = app.OnUsageError
+		}
 	}
 	return app
 }
