@@ -51,29 +51,23 @@ type Image struct {
 	HasNetTool bool
 }
 
-// InitSystem is what an image's /sbin/init turned out to be, followed
-// through symlinks (a usr-merged /sbin included).
+// InitSystem is what an image's /sbin/init turned out to be, and what of
+// it the guest files depend on.
 type InitSystem struct {
-	// Name is one of the Init* constants. InitOpenRC has three shapes:
-	// busybox's init with an /etc/inittab that runs an existing
-	// /sbin/openrc (Alpine); openrc-init as /sbin/init; and sysvinit's
-	// init whose inittab or /etc/init.d/rcS runs an existing openrc
-	// (Debian).
+	// Name is one of the Init* constants: whose files start the guest
+	// services (SPEC "Guest init systems" says how each is told).
 	Name string
-	// Path is the absolute path /sbin/init resolves to, such as
-	// "/usr/lib/systemd/systemd"; "" when there is no /sbin/init.
-	Path string
-	// Inittab is /etc/inittab's content, through symlinks, and HasInittab
-	// whether there is one (it may be empty). Only InitBusybox and
-	// InitSysvinit read it: their guest files are the inittab, edited.
+	// Path, the absolute path /sbin/init resolves to ("" for none), and
+	// Why, a few words on how Name was told, go into Guest.Message.
+	Path, Why string
+	// Inittab is the image's /etc/inittab, and HasInittab whether it has
+	// one: InitBusybox's and InitSysvinit's guest files are that inittab,
+	// edited (EditInittab).
 	Inittab    []byte
 	HasInittab bool
-	// Flavor is RunitVoid or RunitDebian for InitRunit, "" or
-	// OpenRCNoBoot for InitOpenRC, "" otherwise.
+	// Flavor is RunitVoid or RunitDebian for InitRunit, OpenRCNoBoot or
+	// "" for InitOpenRC: where their set-up goes.
 	Flavor string
-	// Why says in a few words how Name was told, for the message:
-	// "/etc/inittab runs /sbin/openrc".
-	Why string
 }
 
 // Paths of the files that start the guest services under each init.
