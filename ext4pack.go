@@ -11,7 +11,8 @@
 // which writes the image, and for a bundle the guest files are added
 // before the image is closed. WriteBundle then packs the image with its
 // manifest into a .tar.zst. BuildImage and MakeBundle do it all on paths,
-// leaving nothing behind on failure.
+// leaving nothing behind on failure or when ctx is cancelled. Inspect
+// reads an image or a bundle back.
 //
 //	rootfs tar | image layers -> tarflat -> ext4w -> guest files -> bundle
 package ext4pack

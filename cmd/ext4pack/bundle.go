@@ -140,11 +140,12 @@ func makeBundle(c *cli.Context, s *session) error {
 	// beside the bundle, and writes the bundle.
 	var res *ext4pack.BundleResult
 	err = s.do(func() (string, error) {
-		res, err = ext4pack.MakeBundle(c.Context, src, a.out, o)
+		r, err := ext4pack.MakeBundle(c.Context, src, a.out, o)
 		if err != nil {
 			return "", describe(c, err)
 		}
-		return res.Path, nil
+		res = r
+		return r.Path, nil
 	})
 	if err != nil {
 		return err
