@@ -443,6 +443,7 @@ func (f *fetcher) close() error {
 	f.mu.Unlock()
 	f.cancel(errClosed)
 	f.wg.Wait()
+	f.r.touchSmall()
 	var errs []error
 	for _, b := range f.blobs {
 		if b.w != nil {

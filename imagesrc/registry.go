@@ -53,6 +53,7 @@ type registry struct {
 	store *blobstore.Store
 	base  http.RoundTripper // shared by the manifests' puller and the blobs' client
 	p     *remote.Puller    // made at first use: a cached image asks nothing
+	small []v1.Hash         // the manifests and config read, touched again at the end
 }
 
 func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool, o Options) (*Image, error) {
@@ -155,6 +156,7 @@ func (r *registry) open(ctx context.Context, want v1.Platform, explicit bool) (*
 		}
 		return r.openSmall(ctx, d)
 	}
+	r.small = append(r.small, top.Digest)
 	im, err := resolve(ctx, top, open, want, explicit)
 	if err != nil {
 		return nil, err
@@ -218,6 +220,7 @@ func (r *registry) openSmall(ctx context.Context, d v1.Descriptor) (io.ReadClose
 	if len(d.URLs) > 0 {
 		return nil, 0, fmt.Errorf("blob %s lives at %s, outside the registry (a foreign layer)", short(d.Digest), d.URLs[0])
 	}
+	r.small = append(r.small, d.Digest)
 	if c, err := r.store.ReaderAt(blobstore.Digest(d.Digest.String())); err == nil {
 		return readerAtCloser{io.NewSectionReader(c, 0, c.Size()), c}, c.Size(), nil
 	}
@@ -253,6 +256,16 @@ func (r *registry) openSmall(ctx context.Context, d v1.Descriptor) (io.ReadClose
 	// the caller's own check then tells the user.
 	_ = r.putSmall(d.Digest, raw)
 	return io.NopCloser(bytes.NewReader(raw)), int64(len(raw)), nil
+}
+
+// touchSmall marks the manifests and the config as the most recently
+// used blobs, once the layers have been: the least recently used go
+// first, and a few kB that resolve an image are worth more than any one
+// of its layers.
+func (r *registry) touchSmall() {
+	for _, h := range r.small {
+		r.store.Touch(blobstore.Digest(h.String()))
+	}
 }
 
 // putSmall puts a small blob in the cache. Another process writing it

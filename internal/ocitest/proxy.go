@@ -2,16 +2,24 @@ package ocitest
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/Shopify/toxiproxy/v2/stream"
 	"github.com/Shopify/toxiproxy/v2/toxics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/ext4pack/ext4pack/internal/oracle"
 )
 
 // Proxy is toxiproxy (github.com/Shopify/toxiproxy/v2), run in the test's
@@ -126,4 +134,51 @@ func (b *BreakToxic) Pipe(stub *toxics.ToxicStub) {
 			stub.Output <- c
 		}
 	}
+}
+
+// StartRegistryRedirected starts a registry that redirects its blob GETs
+// (distribution's redirect middleware, as to a CDN) to Python's
+// http.server, which serves the registry's storage and ignores Range
+// headers (it answers 200 and the whole file), through a proxy of its
+// own, returned. It fails t if the server does honour ranges, which
+// would make a test of a registry that ignores them prove nothing.
+func StartRegistryRedirected(t testing.TB) (*Registry, *Proxy) {
+	t.Helper()
+	oracle.RequireTool(t, "python3", "python3")
+	port := freePort(t)
+	web := StartProxy(t, fmt.Sprintf("127.0.0.1:%d", port))
+	reg := StartRegistryWith(t, RegistryOptions{RedirectTo: "http://" + web.Host + "/"})
+	if err := os.MkdirAll(reg.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("python3", "-m", "http.server", fmt.Sprint(port), "--bind", "127.0.0.1", "--directory", reg.Dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	probe := filepath.Join(reg.Dir, "range-probe")
+	if err := os.WriteFile(probe, []byte("0123456789abcdefghij"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", "http://"+web.Host+"/range-probe", nil)
+		req.Header.Set("Range", "bytes=10-19")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				v, _ := exec.Command("python3", "--version").Output()
+				t.Fatalf("%s's http.server answered %s to a Range request, not 200: it does not ignore ranges", strings.TrimSpace(string(v)), resp.Status)
+			}
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("python3 -m http.server did not answer: %v", err)
+		}
+	}
+	os.Remove(probe)
+	return reg, web
 }

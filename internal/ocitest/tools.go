@@ -250,9 +250,20 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// LayerTars reads the layers of the image tagged tag in the OCI layout
-// at dir, decompressed, oldest first: what Reference takes.
-func LayerTars(t testing.TB, dir, tag string) [][]byte {
+// LayerDigests are the digests of the layer blobs of the image tagged
+// tag in the OCI layout at dir, oldest first.
+func LayerDigests(t testing.TB, dir, tag string) []string {
+	t.Helper()
+	var out []string
+	for _, l := range layerDescriptors(t, dir, tag) {
+		out = append(out, l.Digest)
+	}
+	return out
+}
+
+// layerDescriptors are the layers' descriptors of the image tagged tag in
+// the OCI layout at dir, oldest first.
+func layerDescriptors(t testing.TB, dir, tag string) []Descriptor {
 	t.Helper()
 	read := func(digest string) []byte {
 		b, err := os.ReadFile(filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(digest, "sha256:")))
@@ -280,9 +291,19 @@ func LayerTars(t testing.TB, dir, tag string) [][]byte {
 	if man.Layers == nil {
 		t.Fatalf("ocitest: no image %q in %s", tag, dir)
 	}
+	return man.Layers
+}
+
+// LayerTars reads the layers of the image tagged tag in the OCI layout
+// at dir, decompressed, oldest first: what Reference takes.
+func LayerTars(t testing.TB, dir, tag string) [][]byte {
+	t.Helper()
 	var out [][]byte
-	for _, l := range man.Layers {
-		blob := read(l.Digest)
+	for _, l := range layerDescriptors(t, dir, tag) {
+		blob, err := os.ReadFile(filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(l.Digest, "sha256:")))
+		if err != nil {
+			t.Fatal(err)
+		}
 		var r io.Reader = bytes.NewReader(blob)
 		switch {
 		case strings.HasSuffix(l.MediaType, "gzip"):
