@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -39,5 +41,26 @@ func TestPullUsageErrors(t *testing.T) {
 			}
 			requireEmpty(t, dir)
 		})
+	}
+}
+
+// TestNoTestDependencies: the binary does not link the modules only the
+// tests use (toxiproxy, and what it brings: prometheus, zerolog).
+func TestNoTestDependencies(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "github.com/ext4pack/ext4pack/blobstore") {
+		t.Fatalf("go list -deps lists no blobstore: the test reads the wrong list:\n%s", out)
+	}
+	for _, m := range []string{"github.com/Shopify/toxiproxy", "github.com/prometheus/", "github.com/rs/zerolog"} {
+		if strings.Contains(string(out), m) {
+			t.Errorf("ext4pack links %s, a test dependency", m)
+		}
 	}
 }
