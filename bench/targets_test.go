@@ -14,7 +14,7 @@ func ser(wall float64, rssMiB int64) series {
 }
 
 func pl(name string, wall float64) *pipeline { return &pipeline{name: name, samples: ser(wall, 30)} }
-func plSkip(name, why string) *pipeline       { return &pipeline{name: name, skip: why} }
+func plSkip(name, why string) *pipeline      { return &pipeline{name: name, skip: why} }
 
 func img(name string, wall float64) *imageRow { return &imageRow{name: name, samples: ser(wall, 50)} }
 func imgSkip(name, why string) *imageRow      { return &imageRow{name: name, skip: why} }
