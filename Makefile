@@ -70,9 +70,11 @@ vet:
 
 # The whole suite, oracle tests included (e2fsck, debugfs, and, as root,
 # a kernel loop mount). Outside CI, a test whose tool is missing skips and
-# says why; with CI set it fails instead.
-test: vet
+# says why; with CI set it fails instead. Then the agents package as make
+# build compiles it, with the guest binaries built in (embedagents).
+test: vet agents
 	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -count=1 -tags embedagents ./agents/
 
 # An image ext4pack makes from a Debian bookworm rootfs boots under qemu
 # (TCG unless the CPU has vmx or svm) and the guest checks itself; two
