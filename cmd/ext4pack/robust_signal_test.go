@@ -169,9 +169,10 @@ func TestSignalSweep(t *testing.T) {
 // output is renamed into place, while make-bundle prints its three lines
 // (here held up by a full stdout pipe), still leaves no output: SPEC says
 // an interrupt leaves none, and the handler says "no output written" and
-// exits 143. The process cannot end otherwise: its print blocks until the
-// signal, so any other exit, or a bundle left behind, fails. (The handler
-// once knew only the temporary files, and left the committed bundle.)
+// exits 143. The library removes only its temporary files; the handler
+// removes the output the library renamed into place. The process cannot
+// end otherwise: its print blocks until the signal, so any other exit, or
+// a bundle left behind, fails.
 func TestSignalAfterCommitRemovesOutput(t *testing.T) {
 	bin := buildBinary(t)
 	in := dataTar(t, 1, 10)
