@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -44,6 +45,46 @@ func retryable(err error) bool {
 	return false
 }
 
+// tries counts the attempts go-containerregistry's retry layer, which
+// wraps it, makes of each request, so that an error says how many were
+// made and over how long, not what the backoff would allow.
+type tries struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	n    map[string]int // attempts by method and URL
+	max  int            // the most attempts of one request
+	span time.Duration  // from that request's first attempt to its last
+	at   map[string]time.Time
+}
+
+func (c *tries) RoundTrip(r *http.Request) (*http.Response, error) {
+	k := r.Method + " " + r.URL.String()
+	now := time.Now()
+	c.mu.Lock()
+	if c.n == nil {
+		c.n, c.at = map[string]int{}, map[string]time.Time{}
+	}
+	c.n[k]++
+	if c.n[k] == 1 {
+		c.at[k] = now
+	}
+	if c.n[k] > c.max {
+		c.max, c.span = c.n[k], now.Sub(c.at[k])
+	}
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+// String says how often the most tried request was tried.
+func (c *tries) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.max == 1 {
+		return "tried once"
+	}
+	return fmt.Sprintf("tried %d times over %.1f s", c.max, c.span.Seconds())
+}
+
 // registry is one repository of a registry, with the cache in front of
 // it: manifests and configs are read from the cache when it has them,
 // else fetched and put in it.
@@ -52,6 +93,7 @@ type registry struct {
 	o     Options
 	store *blobstore.Store
 	base  http.RoundTripper // shared by the manifests' puller and the blobs' client
+	count *tries            // the manifests' requests, for messages
 	p     *remote.Puller    // made at first use: a cached image asks nothing
 	small []v1.Hash         // the manifests and config read, touched again at the end
 }
@@ -66,6 +108,7 @@ func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool
 		return nil, err
 	}
 	r := &registry{ref: ref, o: o, store: store, base: o.baseTransport()}
+	r.count = &tries{next: r.base}
 	im, err := r.open(ctx, want, explicit)
 	if err != nil {
 		if spool != "" {
@@ -126,7 +169,7 @@ func (r *registry) puller() (*remote.Puller, error) {
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
 		remote.WithRetryBackoff(retryBackoff),
 		remote.WithRetryPredicate(retryable),
-		remote.WithTransport(r.base),
+		remote.WithTransport(r.count),
 	}
 	if r.o.UserAgent != "" {
 		opts = append(opts, remote.WithUserAgent(r.o.UserAgent))
@@ -209,7 +252,7 @@ func (r *registry) top(ctx context.Context) (v1.Descriptor, []byte, error) {
 	}
 	desc, err := p.Get(ctx, r.ref)
 	if err != nil {
-		return v1.Descriptor{}, nil, registryError(r.ref, err)
+		return v1.Descriptor{}, nil, registryError(r.ref, r.count, err)
 	}
 	return desc.Descriptor, desc.Manifest, nil
 }
@@ -235,17 +278,17 @@ func (r *registry) openSmall(ctx context.Context, d v1.Descriptor) (io.ReadClose
 	if d.MediaType == "" || isIndex(d.MediaType) || isManifest(d.MediaType) {
 		sub, err := p.Get(ctx, r.ref.Context().Digest(d.Digest.String()))
 		if err != nil {
-			return nil, 0, registryError(r.ref, err)
+			return nil, 0, registryError(r.ref, r.count, err)
 		}
 		raw = sub.Manifest
 	} else {
 		l, err := p.Layer(ctx, r.ref.Context().Digest(d.Digest.String()))
 		if err != nil {
-			return nil, 0, registryError(r.ref, err)
+			return nil, 0, registryError(r.ref, r.count, err)
 		}
 		rc, err := l.Compressed()
 		if err != nil {
-			return nil, 0, registryError(r.ref, err)
+			return nil, 0, registryError(r.ref, r.count, err)
 		}
 		raw, err = readBlob(rc, "config", d.Size, d.Digest)
 		if err != nil {
@@ -319,7 +362,7 @@ func (r *registry) blobURL(h v1.Hash) string {
 }
 
 // registryError says what a registry's refusal means for the user.
-func registryError(ref name.Reference, err error) error {
+func registryError(ref name.Reference, count *tries, err error) error {
 	reg := ref.Context().RegistryStr()
 	var te *transport.Error
 	if errors.As(err, &te) {
@@ -335,7 +378,7 @@ func registryError(ref name.Reference, err error) error {
 	var ne net.Error
 	var oe *net.OpError
 	if errors.As(err, &oe) || errors.As(err, &ne) {
-		return fmt.Errorf("cannot reach registry %s (tried 3 times): %w", reg, err)
+		return fmt.Errorf("cannot reach registry %s (%v): %w", reg, count, err)
 	}
 	return fmt.Errorf("registry %s: %w", reg, err)
 }

@@ -56,8 +56,10 @@ type Registry struct {
 	Host string
 	// User and Password, when set, are the only credentials it takes.
 	User, Password string
-	// Dir is its storage's root directory (storage.filesystem.rootdirectory).
-	Dir string
+	// Storage is the root of its filesystem storage: a blob is at
+	// docker/registry/v2/blobs/sha256/HH/HEX/data, for tests that damage
+	// what it serves.
+	Storage string
 
 	t       testing.TB
 	cfgPath string
@@ -71,7 +73,7 @@ type RegistryOptions struct {
 	User, Password string
 	// RedirectTo, when set, makes the registry redirect blob GETs to
 	// that base URL (distribution's redirect storage middleware), where
-	// another server must serve Dir: the shape of a registry whose
+	// another server must serve Storage: the shape of a registry whose
 	// blobs live on a CDN.
 	RedirectTo string
 }
@@ -90,9 +92,9 @@ func StartRegistryWith(t testing.TB, o RegistryOptions) *Registry {
 	oracle.RequireTool(t, "docker-registry", "docker-registry")
 	dir := t.TempDir()
 	port := freePort(t)
-	r := &Registry{Host: fmt.Sprintf("127.0.0.1:%d", port), User: o.User, Password: o.Password, Dir: filepath.Join(dir, "data"), t: t, logs: &syncBuffer{}}
+	r := &Registry{Host: fmt.Sprintf("127.0.0.1:%d", port), User: o.User, Password: o.Password, Storage: filepath.Join(dir, "data"), t: t, logs: &syncBuffer{}}
 	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
-		r.Dir, r.Host)
+		r.Storage, r.Host)
 	if o.User != "" {
 		out := Run(t, "htpasswd", "apache2-utils", "-Bbn", o.User, o.Password)
 		pw := filepath.Join(dir, "htpasswd")
@@ -145,10 +147,11 @@ func (r *Registry) Stop() {
 	r.cmd = nil
 }
 
-// BlobPath is where the registry stores the blob digest ("sha256:...").
+// BlobPath is where the registry stores the blob of digest
+// ("sha256:HEX").
 func (r *Registry) BlobPath(digest string) string {
 	hex := strings.TrimPrefix(digest, "sha256:")
-	return filepath.Join(r.Dir, "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data")
+	return filepath.Join(r.Storage, "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data")
 }
 
 // Gets counts the GET requests in the access log since the last
