@@ -148,10 +148,10 @@ func StartRegistryRedirected(t testing.TB) (*Registry, *Proxy) {
 	port := freePort(t)
 	web := StartProxy(t, fmt.Sprintf("127.0.0.1:%d", port))
 	reg := StartRegistryWith(t, RegistryOptions{RedirectTo: "http://" + web.Host + "/"})
-	if err := os.MkdirAll(reg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(reg.Storage, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("python3", "-m", "http.server", fmt.Sprint(port), "--bind", "127.0.0.1", "--directory", reg.Dir)
+	cmd := exec.Command("python3", "-m", "http.server", fmt.Sprint(port), "--bind", "127.0.0.1", "--directory", reg.Storage)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func StartRegistryRedirected(t testing.TB) (*Registry, *Proxy) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	probe := filepath.Join(reg.Dir, "range-probe")
+	probe := filepath.Join(reg.Storage, "range-probe")
 	if err := os.WriteFile(probe, []byte("0123456789abcdefghij"), 0o644); err != nil {
 		t.Fatal(err)
 	}
