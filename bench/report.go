@@ -21,6 +21,7 @@ type report struct {
 	debian    debian
 	pipelines []*pipeline
 	images    *imagesResult
+	pulls     *pullsResult
 	bundle    *bundleResult
 	compress  []compressRow
 	memory    *memoryResult
@@ -135,6 +136,7 @@ func (r *report) markdown() string {
 		r.pipelineTable(&b)
 	}
 	r.imagesTable(&b)
+	r.pullsTable(&b)
 	if r.bundle != nil {
 		r.bundleTable(&b)
 	}

@@ -388,26 +388,37 @@ func TestFetchGone(t *testing.T) {
 	checkStore(t, o.Cache)
 }
 
-// TestFetchTampered: a blob whose bytes the registry changed (same size)
-// is refused with ErrDigest naming its layer, and not cached.
+// TestFetchTampered: a blob whose bytes the registry changed (same
+// size), or cut short, is refused with ErrDigest naming its layer, and
+// not cached.
 func TestFetchTampered(t *testing.T) {
-	fx := newFixture(t)
-	p := fx.reg.BlobPath(fx.img.digest[2])
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0x40
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	o := opts(newStore(t))
-	_, _, err = pull(t, fx.ref, o, nil)
-	if !errors.Is(err, ErrDigest) || !strings.Contains(err.Error(), "layer 3 of 5") || !strings.Contains(err.Error(), "not cached") {
-		t.Errorf("error %v: want ErrDigest naming layer 3 of 5", err)
-	}
-	if have := checkStore(t, o.Cache); have[fx.img.digest[2]] {
-		t.Error("the tampered blob was cached")
+	for _, tc := range []struct {
+		name   string
+		damage func([]byte) []byte
+		msg    string
+	}{
+		{"flipped", func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }, "the registry sent bytes whose sha256 is"},
+		{"truncated", func(b []byte) []byte { return b[:len(b)/2] }, "the registry serves 153730 bytes, the manifest says 307461"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t)
+			p := fx.reg.BlobPath(fx.img.digest[3])
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, tc.damage(b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			o := opts(newStore(t))
+			_, _, err = pull(t, fx.ref, o, nil)
+			if !errors.Is(err, ErrDigest) || !strings.Contains(err.Error(), "layer 4 of 5") || !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), "not cached") {
+				t.Errorf("error %v: want ErrDigest naming layer 4 of 5, saying %q", err, tc.msg)
+			}
+			if have := checkStore(t, o.Cache); have[fx.img.digest[3]] {
+				t.Error("the damaged blob was cached")
+			}
+		})
 	}
 }
 

@@ -142,10 +142,18 @@ func (f *fetcher) fetchPiece(p *piece) error {
 	}
 }
 
-// protocolError is a registry's answer that no retry will mend.
-type protocolError struct{ msg string }
+// protocolError is a registry's answer, or a local failure, that no
+// retry will mend.
+type protocolError struct{ err error }
 
-func (e *protocolError) Error() string { return e.msg }
+func (e *protocolError) Error() string { return e.err.Error() }
+func (e *protocolError) Unwrap() error { return e.err }
+
+// sizeError is a registry that serves a blob of another size than the
+// manifest's: cut short, or tampered with.
+func sizeError(served, size int64) error {
+	return &protocolError{fmt.Errorf("%w: the registry serves %d bytes, the manifest says %d (truncated or tampered with); not cached", ErrDigest, served, size)}
+}
 
 // statusError is an HTTP status other than 200 and 206.
 type statusError struct {
@@ -225,7 +233,7 @@ func (f *fetcher) attempt(p *piece) (int64, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.r.blobURL(p.b.h), nil)
 	if err != nil {
-		return 0, &protocolError{err.Error()}
+		return 0, &protocolError{err}
 	}
 	ranged := from > 0 || end < size
 	if ranged {
@@ -244,18 +252,31 @@ func (f *fetcher) attempt(p *piece) (int64, error) {
 	off := from // the blob offset of the body's next byte
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && ranged:
-		start, ok := contentRangeStart(resp.Header.Get("Content-Range"))
+		start, total, ok := contentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != from {
-			return 0, &protocolError{fmt.Sprintf("asked for the bytes from %d, the registry sent Content-Range %q", from, resp.Header.Get("Content-Range"))}
+			return 0, &protocolError{fmt.Errorf("asked for the bytes from %d, the registry sent Content-Range %q", from, resp.Header.Get("Content-Range"))}
+		}
+		if total >= 0 && total != size {
+			return 0, sizeError(total, size)
 		}
 		f.rangesKnown(rangesYes)
 	case resp.StatusCode == http.StatusOK:
 		// The whole blob, whatever was asked: the bytes before from are
 		// read past, and the pieces not yet started are merged (below).
+		if resp.ContentLength >= 0 && resp.ContentLength != size {
+			return 0, sizeError(resp.ContentLength, size)
+		}
 		off = 0
 		if ranged {
 			f.rangesKnown(rangesNo)
 		}
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		// Only a blob shorter than the manifest says has no byte from.
+		_, total, ok := contentRange(resp.Header.Get("Content-Range"))
+		if !ok {
+			total = from
+		}
+		return 0, sizeError(total, size)
 	default:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return 0, &statusError{code: resp.StatusCode, body: strings.TrimSpace(string(body))}
@@ -282,7 +303,7 @@ func (f *fetcher) attempt(p *piece) (int64, error) {
 			}
 			if len(data) > 0 {
 				if _, err := p.b.w.WriteAt(data, at); err != nil {
-					return brought, &protocolError{err.Error()} // a full disk: no retry mends it
+					return brought, &protocolError{err} // a full disk: no retry mends it
 				}
 				brought += int64(len(data))
 				f.done.Add(int64(len(data)))
@@ -309,18 +330,34 @@ func (f *fetcher) attempt(p *piece) (int64, error) {
 	return brought, nil
 }
 
-// contentRangeStart reads the first byte of "bytes FIRST-LAST/SIZE".
-func contentRangeStart(s string) (int64, bool) {
+// contentRange reads "bytes FIRST-LAST/SIZE" (a 206), or "bytes */SIZE"
+// (a 416): the first byte (-1 for "*") and the size (-1 for "*").
+func contentRange(s string) (first, size int64, ok bool) {
 	rest, ok := strings.CutPrefix(s, "bytes ")
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
-	first, _, ok := strings.Cut(rest, "-")
+	span, total, ok := strings.Cut(rest, "/")
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
-	n, err := strconv.ParseInt(first, 10, 64)
-	return n, err == nil
+	first, size = -1, -1
+	if span != "*" {
+		a, _, ok := strings.Cut(span, "-")
+		n, err := strconv.ParseInt(a, 10, 64)
+		if !ok || err != nil {
+			return 0, 0, false
+		}
+		first = n
+	}
+	if total != "*" {
+		n, err := strconv.ParseInt(total, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		size = n
+	}
+	return first, size, true
 }
 
 // rangesKnown records what the registry did with a Range header. A
