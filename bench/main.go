@@ -14,7 +14,7 @@
 //   - the Debian tar as a three-layer OCI image against one flat tar,
 //     against umoci unpack --rootless and mkfs.ext4 -d, and pulled from a
 //     local docker-registry (the images phase);
-//   - a five-layer image of about 760 MB pulled from that registry over a
+//   - a five-layer image of about 900 MB pulled from that registry over a
 //     link of 20 ms and 20 MB/s a connection (toxiproxy, in this process)
 //     and on loopback: cold, warm, with every connection cut after 60 MB,
 //     against skopeo copy, ext4pack's download alone, the build from the
