@@ -274,7 +274,7 @@ func TestBlocks(t *testing.T) {
 	stored := append([]byte{0, 0, 0x80, 0xff, 0x7f}, text[:32768]...)
 	w = &bitWriter{b: stored}
 	w.bits(1, 1).bits(1, 2)
-	w.fixedLit(273).bits(0, 3) // length 35
+	w.fixedLit(273).bits(0, 3)   // length 35
 	w.code(29, 5).bits(8191, 13) // distance 24577+8191 = 32768
 	w.fixedLit(256)
 	cases["fixed 32K back"] = w.bytes()
