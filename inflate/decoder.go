@@ -302,7 +302,6 @@ func init() {
 		lens[numLitLen+i] = 5
 	}
 	fixedLit.build(lens[:numLitLen], litLenInfo[:], litTableBits)
-	fixedLit.pairLiterals(litTableBits)
 	fixedDist.build(lens[numLitLen:], distInfo[:], distTableBits)
 }
 
@@ -410,6 +409,5 @@ func (d *decoder) dynamicTables() error {
 	if !d.dist.build(lens[nlit:], distInfo[:], distTableBits) {
 		return d.corrupt("the distance code is over-subscribed or incomplete")
 	}
-	d.lit.pairLiterals(litTableBits)
 	return nil
 }

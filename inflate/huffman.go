@@ -29,7 +29,7 @@ func (d *decoder) huffman() error {
 // fast is the decode loop. Each turn refills the bit buffer with one
 // unaligned 8-byte load (libdeflate's branchless refill: at least 56
 // bits, enough for a length code, its extra bits, a distance code and
-// its extra bits, 15+5+15+13), then decodes a literal, a literal pair, a
+// its extra bits, 15+5+15+13), then decodes literals, a
 // match or the block's end. It returns when the block ends, the output
 // reaches its limit or fewer than 8 input bytes are left.
 func (d *decoder) fast() (eob bool, err error) {
@@ -51,13 +51,29 @@ func (d *decoder) fast() (eob bool, err error) {
 		nb |= 56
 
 		e := lit[bits&(1<<litTableBits-1)]
-		if e&litCountMask != 0 {
-			// One or two literals: store both bytes, count the ones
-			// that are real (the slack past olimit takes the other).
+		if e&entryLiteral != 0 {
+			// Up to three literals fit in the bits of one refill
+			// (3*11); a match after them needs a new refill.
 			bits >>= e & entryBits
 			nb -= uint(e & entryBits)
-			binary.LittleEndian.PutUint16(out[op:], uint16(e>>16))
-			op += int(e >> 6 & 3)
+			out[op] = byte(e >> 16)
+			op++
+			e = lit[bits&(1<<litTableBits-1)]
+			if e&entryLiteral == 0 {
+				continue
+			}
+			bits >>= e & entryBits
+			nb -= uint(e & entryBits)
+			out[op] = byte(e >> 16)
+			op++
+			e = lit[bits&(1<<litTableBits-1)]
+			if e&entryLiteral == 0 {
+				continue
+			}
+			bits >>= e & entryBits
+			nb -= uint(e & entryBits)
+			out[op] = byte(e >> 16)
+			op++
 			continue
 		}
 		if e&entrySpecial != 0 {
@@ -65,7 +81,7 @@ func (d *decoder) fast() (eob bool, err error) {
 				bits >>= litTableBits
 				nb -= litTableBits
 				e = litSub[int(e>>16)+int(bits&(1<<(e>>8&15)-1))]
-				if e&litCountMask != 0 {
+				if e&entryLiteral != 0 {
 					bits >>= e & entryBits
 					nb -= uint(e & entryBits)
 					out[op] = byte(e >> 16)
@@ -109,6 +125,14 @@ func (d *decoder) fast() (eob bool, err error) {
 		if dst > op-hstart {
 			err = errTooFar
 			break
+		}
+		if dst >= 8 && length <= 16 {
+			// Most matches are short: two 8-byte copies, inline.
+			src := op - dst
+			binary.LittleEndian.PutUint64(out[op:], binary.LittleEndian.Uint64(out[src:]))
+			binary.LittleEndian.PutUint64(out[op+8:], binary.LittleEndian.Uint64(out[src+8:]))
+			op += length
+			continue
 		}
 		op = copyMatch(out, op, dst, length)
 	}
@@ -185,10 +209,10 @@ func (d *decoder) slowSymbol() (eob bool, err error) {
 		return false, d.corrupt(errInvalidLitLen.Error())
 	case n > d.nb:
 		return false, d.inputErr()
-	case e&litCountMask != 0:
+	case e&entryLiteral != 0:
 		d.take(n)
-		binary.LittleEndian.PutUint16(d.out[d.op:], uint16(e>>16))
-		d.op += int(e >> 6 & 3)
+		d.out[d.op] = byte(e >> 16)
+		d.op++
 		return false, nil
 	case e&entryEOB != 0:
 		d.take(n)

@@ -2,12 +2,14 @@
 // 1952), in pure Go, decoding what compress/flate decodes and refusing
 // what it refuses, faster.
 //
-// The speed comes from libdeflate's and ISA-L's ideas (read, not copied):
-// a 64-bit bit buffer refilled with one unaligned load per symbol, decode
-// tables that give a symbol's value, kind and extra bits in one lookup,
-// two literals per lookup where both codes fit in the table's index, 8
-// bytes at a time for matches, and a decode loop that checks input and
-// output bounds once per symbol rather than once per bit or byte.
+// The speed comes from libdeflate's ideas (read, not copied): a 64-bit
+// bit buffer refilled with one unaligned load per symbol, decode tables
+// that give a symbol's kind, value and extra bits in one lookup, up to
+// three literals decoded per refill, 8 bytes at a time for matches, and
+// a decode loop that checks input and output bounds once per symbol
+// rather than once per bit or byte. On gzip -6 of a Debian rootfs tar it
+// decodes about 1.75x as fast as klauspost/compress/gzip (see
+// BenchmarkGunzip).
 //
 // A gzip file's CRC-32 and ISIZE are checked at the end of each member,
 // and every member is read, as gzip -d does. Bytes are handed out before

@@ -7,25 +7,27 @@ import "math/bits"
 // Each entry is a uint32:
 //
 //	bits  0-5   how many bits the entry consumes: the code, plus the extra
-//	            bits of a length or distance, or both codes of a literal pair
-//	bits  6-7   the number of literals (1 or 2); 0 for every other kind
+//	            bits of a length or distance
+//	bit   6     a literal
 //	bits  8-11  the code's own length, where extra bits follow it; for a
 //	            subtable pointer, the subtable's index bits
 //	bit  12     a subtable pointer: the code is longer than the main table
 //	bit  13     end of block
 //	bit  14     invalid: no code of the block's Huffman code starts so
-//	bits 16-31  the value: the literal byte(s), first in bits 16-23; a
-//	            length's or distance's base; a subtable's offset
+//	bits 16-31  the value: the literal byte; a length's or distance's
+//	            base; a subtable's offset
 //
-// A literal's byte(s) sit in bits 16-31 so that the fast loop stores them
-// with one 16-bit write whether there are one or two. Two literals per
-// entry are where a good part of the speed comes from: text and code are
-// mostly literals, and a pair costs one lookup instead of two (ISA-L's
-// igzip packs several symbols per entry the same way; libdeflate keeps one
-// and decodes several per refill instead).
+// So one lookup gives a length's base and extra bits as well as its
+// code's length, and one shift consumes the code and its extra bits
+// (libdeflate's layout, in spirit). Entries holding two literals (ISA-L
+// packs several symbols per entry) were tried: on the Debian rootfs tar
+// and on Go's source tree, gzip -6, filling them for each block cost more
+// than they saved (1.57-1.69x klauspost/compress's throughput with them,
+// 1.75-1.86x without); the fast loop decodes up to three literals per
+// refill instead, as libdeflate does.
 const (
 	entryBits    = 0x3f
-	litCountMask = 0xc0
+	entryLiteral = 1 << 6
 	entrySub     = 1 << 12
 	entryEOB     = 1 << 13
 	entryInvalid = 1 << 14
@@ -33,8 +35,9 @@ const (
 )
 
 // Index widths of the main tables. 11 bits of literal/length codes take
-// most codes in one lookup, and most literal pairs of text; the tables
-// are rebuilt for every block, and 2048 entries cost little to fill.
+// most codes in one lookup; the tables are rebuilt for every block, and
+// 2048 entries cost little to fill (10 bits measured the same, 12 bits
+// slower).
 const (
 	litTableBits  = 11
 	distTableBits = 8
@@ -76,7 +79,7 @@ var litLenInfo, distInfo = alphabets()
 
 func alphabets() (litLenInfo, distInfo [numLitLen]symInfo) {
 	for s := 0; s < 256; s++ {
-		litLenInfo[s] = symInfo{entry: uint32(s)<<16 | 1<<6}
+		litLenInfo[s] = symInfo{entry: uint32(s)<<16 | entryLiteral}
 	}
 	litLenInfo[endOfBlock] = symInfo{entry: entryEOB}
 	// Lengths 257..284: base and extra bits as in the RFC's table,
@@ -190,32 +193,6 @@ func (t *table) build(lens []uint8, info []symInfo, tb uint) bool {
 		}
 	}
 	return true
-}
-
-// pairLiterals turns each main-table entry whose bits hold two whole
-// literal codes into one entry for both. It works down from the top so
-// that the entry it looks up for the second code, at a lower index, is
-// still a single one.
-func (t *table) pairLiterals(tb uint) {
-	m := t.main
-	for i := len(m) - 1; i >= 0; i-- {
-		e1 := m[i]
-		if e1&litCountMask != 1<<6 {
-			continue
-		}
-		n1 := e1 & entryBits
-		if n1 >= uint32(tb) {
-			continue
-		}
-		// The second code's bits are i's bits above the first code; an
-		// entry found with the unknown top n1 bits as zeros is right only
-		// if its code fits in the bits that are known.
-		e2 := m[i>>n1]
-		if e2&litCountMask != 1<<6 || n1+e2&entryBits > uint32(tb) {
-			continue
-		}
-		m[i] = (n1 + e2&entryBits) | 2<<6 | e1&0x00ff0000 | (e2&0x00ff0000)<<8
-	}
 }
 
 func fill(s []uint32, v uint32) {
