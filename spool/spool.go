@@ -30,8 +30,9 @@ type Spool struct {
 	mu   sync.Mutex
 	cond sync.Cond
 
-	memCap int64
-	dir    string // "": no file, the writer waits for room instead
+	memCap  int64
+	fileCap int64  // the most the file holds unread; then the writer waits
+	dir     string // "": no file, the writer waits for room instead
 
 	chunks   [][]byte // in memory, read first, in order
 	memBytes int64
@@ -50,16 +51,22 @@ type Spool struct {
 }
 
 // New returns a spool holding up to memCap bytes in memory. Beyond that
-// it writes to a temporary file in dir; with dir "" the writer waits until
-// the reader makes room instead.
-func New(memCap int64, dir string) *Spool {
-	s := &Spool{memCap: memCap, dir: dir}
+// it writes to a temporary file in dir, up to fileCap bytes not yet read;
+// with dir "" (or fileCap 0), and beyond fileCap, the writer waits until
+// the reader makes room instead. A bound on the file keeps a stream that
+// decompresses to far more than it should (a bomb) from filling the disk
+// before its reader gets to it.
+func New(memCap, fileCap int64, dir string) *Spool {
+	if fileCap <= 0 {
+		dir = ""
+	}
+	s := &Spool{memCap: memCap, fileCap: fileCap, dir: dir}
 	s.cond.L = &s.mu
 	return s
 }
 
-// Write copies p into the spool. It blocks only when the spool has no
-// directory and its memory is full.
+// Write copies p into the spool. It blocks only when the spool is full:
+// its memory, and its file if it has one.
 func (s *Spool) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -90,6 +97,9 @@ func (s *Spool) Write(p []byte) (int, error) {
 				return 0, err
 			}
 			s.onDisk = true
+		case s.fw-s.fr+int64(len(p)) > s.fileCap && s.fw > s.fr:
+			s.cond.Wait()
+			continue
 		}
 		break
 	}
@@ -171,6 +181,7 @@ func (s *Spool) Read(p []byte) (int, error) {
 			n, err := f.ReadAt(p[:n], at)
 			s.mu.Lock()
 			s.fr += int64(n)
+			s.cond.Broadcast() // room in the file for a writer at its cap
 			if err != nil && !(err == io.EOF && n > 0) {
 				return n, err
 			}

@@ -72,7 +72,7 @@ func entries(t *testing.T, dir string) int {
 // back in order, whatever the sizes of the writes and the reads.
 func TestInMemory(t *testing.T) {
 	dir := t.TempDir()
-	s := New(1<<20, dir)
+	s := New(1<<20, 1<<30, dir)
 	want := data(700 << 10)
 	done := write(s, want, 4099, nil)
 	got, err := io.ReadAll(iotestHalf{s})
@@ -110,7 +110,7 @@ func TestSpills(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := New(1<<20, dir)
+			s := New(1<<20, 1<<30, dir)
 			// The writer runs ahead: all of it is written before a
 			// byte is read.
 			if err := <-write(s, want, 64<<10, tc.werr); err != nil {
@@ -160,7 +160,7 @@ func TestSpills(t *testing.T) {
 // TestNoDirWaits: without a directory the writer waits for room, and
 // Close releases a writer that waits.
 func TestNoDirWaits(t *testing.T) {
-	s := New(64<<10, "")
+	s := New(64<<10, 0, "")
 	done := write(s, data(1<<20), 16<<10, nil)
 	time.Sleep(50 * time.Millisecond)
 	s.mu.Lock()
@@ -180,4 +180,23 @@ func TestNoDirWaits(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not release the waiting writer")
 	}
+}
+
+// TestFileCap: beyond its file's cap the writer waits for the reader.
+func TestFileCap(t *testing.T) {
+	s := New(64<<10, 1<<20, t.TempDir())
+	want := data(4 << 20)
+	done := write(s, want, 32<<10, nil)
+	time.Sleep(100 * time.Millisecond)
+	if n := s.Spilled(); n > 1<<20 {
+		t.Fatalf("%d bytes in the file unread, with a cap of 1 MiB", n)
+	}
+	got, err := io.ReadAll(s)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 }
