@@ -13,10 +13,10 @@ import (
 )
 
 // maxAhead bounds how many gzip layers inflate ahead of the one being
-// built. Each holds its blob's read-ahead (8 MiB), its decoder and a
-// spool of 4 MiB in memory, the rest of it on disk: two keep `image
-// --image` within SPEC's 96 MiB at any core count.
-const maxAhead = 2
+// built. Each holds its blob's read-ahead (8 MiB), a 1 MiB input buffer,
+// its decoder and 1 MiB of spool in memory, the rest of it on disk: two
+// keep `image --image` within SPEC's 96 MiB at any core count.
+const maxAhead = 1
 
 // aheadLayers opens the gzip layers after the one being built and
 // inflates them on other cores (tarflat.Prefetch), into spools beside

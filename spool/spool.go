@@ -36,6 +36,7 @@ type Spool struct {
 
 	chunks   [][]byte // in memory, read first, in order
 	memBytes int64
+	free     [][]byte // chunks read, for the writer to reuse: no garbage a chunk
 
 	// Once the memory is full, every later byte goes to the file:
 	// the reader reads the chunks, then the file from fr to fw.
@@ -81,7 +82,14 @@ func (s *Spool) Write(p []byte) (int, error) {
 			s.mu.Unlock()
 			return 0, s.ferr
 		case !s.onDisk && (s.memBytes+int64(len(p)) <= s.memCap || s.memBytes == 0):
-			s.chunks = append(s.chunks, append([]byte(nil), p...))
+			var c []byte
+			if n := len(s.free); n > 0 && cap(s.free[n-1]) >= len(p) {
+				c, s.free = s.free[n-1][:len(p)], s.free[:n-1]
+			} else {
+				c = make([]byte, len(p))
+			}
+			copy(c, p)
+			s.chunks = append(s.chunks, c)
 			s.memBytes += int64(len(p))
 			s.cond.Broadcast()
 			s.mu.Unlock()
@@ -166,6 +174,9 @@ func (s *Spool) Read(p []byte) (int, error) {
 			c := s.chunks[0]
 			n := copy(p, c)
 			if n == len(c) {
+				if len(s.free) < 8 {
+					s.free = append(s.free, c[:0:cap(c)])
+				}
 				s.chunks[0] = nil
 				s.chunks = s.chunks[1:]
 			} else {
@@ -208,7 +219,7 @@ func (s *Spool) Spilled() int64 {
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	s.chunks, s.memBytes = nil, 0
+	s.chunks, s.memBytes, s.free = nil, 0, nil
 	f, name := s.file, s.name
 	s.file, s.name = nil, ""
 	s.cond.Broadcast()

@@ -21,18 +21,21 @@ type Prefetched struct {
 }
 
 // Sizes of the spools the decompressed bytes wait in. A stream being read
-// now (NewReader's own, for gzip) waits for its reader beyond a few MiB;
-// one read later (Prefetch) goes on into a temporary file, up to 4 GiB
-// unread, so that a stream that decompresses to far more than a layer
-// should (a bomb, trailing zeros) cannot fill the disk before its turn.
+// now (NewReader's own, for gzip) waits for its reader beyond 1 MiB, four
+// of the decoder's chunks: enough for the two goroutines not to wait for
+// each other, little enough for image --image to stay within SPEC's 96
+// MiB with two layers ahead. One read later (Prefetch) goes on into a
+// temporary file, up to 4 GiB unread, so that a stream that decompresses
+// to far more than a layer should (a bomb, trailing zeros) cannot fill
+// the disk before its turn.
 const (
-	aheadMemory  = 4 << 20
+	aheadMemory  = 1 << 20
 	aheadFileCap = 4 << 30
 )
 
 // Prefetch starts decompressing the tar stream r (plain, gzip or zstd,
 // told by its magic bytes as NewReader does) on a goroutine of its own,
-// into memory up to a few MiB, then into a temporary file in dir, which
+// into memory up to 1 MiB, then into a temporary file in dir, which
 // has no name there (package spool). Pass the result to NewReader when
 // its turn comes; that Reader's Close stops the goroutine, and Close does
 // when no Reader is made. r is read by that goroutine only, and not after
@@ -59,7 +62,7 @@ var inflateAhead = true
 
 // decodeAhead decompresses src, an open stream, on a goroutine of its own
 // while its reader parses what was decoded before: the tar and the
-// decompression each get a core. The goroutine waits when a few MiB are
+// decompression each get a core. The goroutine waits when 1 MiB is
 // decoded and not read.
 func decodeAhead(src io.Reader, codec string, release func()) *Prefetched {
 	p := &Prefetched{sp: spool.New(aheadMemory, 0, ""), ready: make(chan struct{}), done: make(chan struct{}), codec: codec, release: release}
