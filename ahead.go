@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ext4pack/ext4pack/imagesrc"
+	"github.com/ext4pack/ext4pack/internal/ctxio"
 	"github.com/ext4pack/ext4pack/tarflat"
 )
 
@@ -62,7 +63,7 @@ func (a *aheadLayers) startAfter(i int) {
 			a.open[j] = &openLayer{err: err}
 			continue
 		}
-		in := &counter{r: ctxReader{a.ctx, rc}}
+		in := &counter{r: ctxio.Reader{Ctx: a.ctx, R: rc}}
 		a.open[j] = &openLayer{rc: rc, in: in, pre: tarflat.Prefetch(in, a.dir)}
 	}
 }
