@@ -26,6 +26,7 @@ type report struct {
 	bundle    *bundleResult
 	compress  []compressRow
 	memory    *memoryResult
+	inflate   *inflateResult
 	scale     []*corpus
 	scaleSkip string // why no corpus ran, when none did
 	profiles  []profile
@@ -137,6 +138,9 @@ func (r *report) markdown() string {
 		r.pipelineTable(&b)
 	}
 	r.imagesTable(&b)
+	if r.inflate != nil {
+		r.inflateTable(&b)
+	}
 	if r.bundle != nil {
 		r.bundleTable(&b)
 	}

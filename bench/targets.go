@@ -142,6 +142,7 @@ func (r *report) targets() []targetRow {
 	rows = append(rows, r.scaleTargets()...)
 	rows = append(rows, r.memoryTargets()...)
 	rows = append(rows, r.bundleTargets()...)
+	rows = append(rows, r.inflateTargets()...)
 	return rows
 }
 
