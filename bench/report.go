@@ -256,7 +256,7 @@ func (r *report) compressTable(b *bytes.Buffer) {
 func (r *report) memoryTable(b *bytes.Buffer) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	m := r.memory
-	p("### make-bundle's memory (issue 15)\n\n")
+	p("### make-bundle's memory and workers (issues 15 and 21)\n\n")
 	p("`ext4pack make-bundle --no-agents` on a generated tar of %s of text (%s of tar: 1 MiB files of words, compressing as text does), one run each: a run takes a minute. GOMAXPROCS is set in the environment. ", mib(memoryTextBytes), mib(m.tarSize))
 	if m.oldBin == "" {
 		p("No binary from before the memory budget was given (-oldbin), so there is no baseline in this run.\n\n")

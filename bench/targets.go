@@ -273,7 +273,11 @@ func (r *report) memoryTargets() []targetRow {
 	}
 	peak := func(limit int64) func(*memoryRun) (string, bool) {
 		return func(x *memoryRun) (string, bool) {
-			return fmt.Sprintf("%s peak RSS, %d workers", mib(x.s.maxRSS), x.workers), x.s.maxRSS <= limit
+			w := "workers"
+			if x.workers == 1 {
+				w = "worker"
+			}
+			return fmt.Sprintf("%s peak RSS, %d %s", mib(x.s.maxRSS), x.workers, w), x.s.maxRSS <= limit
 		}
 	}
 	var rows []targetRow
