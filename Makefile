@@ -104,9 +104,11 @@ boot-test:
 # 1M entries; CPU profiles; all in a tmpfs (/dev/shm). It rewrites the
 # generated part of BENCHMARKS.md; about 14 minutes on 2 cores.
 # BENCH_TAR=FILE uses that rootfs tar instead of the boot test's cached
-# (or debootstrapped) one; BENCH_PREPULL_BIN=FILE, an ext4pack from before
-# issue 18, is the pulls' loopback baseline; BENCH_FLAGS passes more
-# flags (e.g. -rounds 1 -scale 10k -skip pulls). Then the writer's and the tar
+# (or debootstrapped) one; BENCH_FLAGS passes more flags (e.g. -rounds 1
+# -scale 10k -skip pulls; -prevbin OLD for issue 21's baseline: an
+# ext4pack built from before it, for the gzip input rows; -prepullbin OLD
+# for issue 18's, an ext4pack from before it, the pulls' loopback
+# baseline; and -oldbin for the memory phase's). Then the writer's and the tar
 # decoder's Go benchmarks (the decoder against archive/tar, same run).
 BENCH_TAR   ?=
 BENCH_FLAGS ?=
