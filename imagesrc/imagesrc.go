@@ -5,6 +5,12 @@
 // and digest as it is read. Nothing is extracted and no layer is held in
 // memory. It knows nothing about ext4: tarflat decodes the layers.
 //
+// A registry's blobs go through a blobstore (a cache kept between runs,
+// or a spool removed at Close): the layers download in parallel, big
+// blobs in several ranges at once, resumed where a connection broke, and
+// each layer streams to the build from its download file as it grows
+// (fetch.go). Options.Pull says when the registry is asked at all.
+//
 // References, the registry protocol, authentication (the default
 // keychain: ~/.docker/config.json with its credential helpers,
 // $DOCKER_CONFIG, $REGISTRY_AUTH_FILE, podman's auth.json) and the
