@@ -37,6 +37,11 @@ const (
 	// vsockPortFile tells ext4pack-init the agent's port when it is not
 	// DefaultVsockPort: a kernel-started init has no arguments of its own.
 	vsockPortFile = "/etc/banger/vsock-port"
+	// growSwitch, while it exists, makes the guest grow / to its block
+	// device at boot, under every init; ext4pack-init reads the same path.
+	growSwitch   = "/etc/banger/grow-root"
+	growUnit     = "banger-grow-root.service"
+	localFsWants = unitDir + "/local-fs.target.wants"
 )
 
 // Guest is what make-bundle puts into one image: the files, the init they
@@ -44,6 +49,9 @@ const (
 type Guest struct {
 	// Init is the manifest's guest_init: one of the Init* constants.
 	Init string
+	// Grows is the manifest's rootfs_grows: the guest grows / to its
+	// block device at boot (Options.NoGrow unset).
+	Grows bool
 	// Files are the guest files, sorted by Path (see Files).
 	Files []File
 	// Message is one line for stderr naming the init found and how the
@@ -66,7 +74,7 @@ func ForImage(info tarflat.Info, opts Options) (Guest, error) {
 		return Guest{}, err
 	}
 	init := guestInit(info.Init)
-	return Guest{Init: init, Files: files, Message: message(info.Init, init)}, nil
+	return Guest{Init: init, Grows: !opts.NoGrow, Files: files, Message: message(info.Init, init)}, nil
 }
 
 // guestInit maps what tarflat found to the init the files are for: an image
@@ -184,6 +192,30 @@ func initFiles(opts Options, port uint32) ([]File, error) {
 	}
 	return nil, fmt.Errorf("agents: %s, an init ext4pack does not know how to start the guest services under "+
 		"(it knows systemd, OpenRC, runit, busybox and sysvinit); pass --no-agents to bundle the image without them", where)
+}
+
+// growFiles returns what makes a guest under init grow / to its block device
+// early at boot, besides ext4pack-init itself, the helper: the switch, and
+// for systemd and OpenRC a service of their own. banger-sysinit (busybox,
+// sysvinit, runit) and ext4pack-init as PID 1 look for the switch
+// themselves.
+func growFiles(in tarflat.InitSystem) []File {
+	files := []File{regular(growSwitch, 0o644, asset("grow-root"))}
+	switch guestInit(in) {
+	case InitSystemd:
+		files = append(files,
+			regular(unitDir+"/"+growUnit, 0o644, asset(growUnit)),
+			symlink(localFsWants+"/"+growUnit, unitDir+"/"+growUnit))
+	case InitOpenRC:
+		level := "boot"
+		if in.Flavor == tarflat.OpenRCNoBoot {
+			level = "sysinit"
+		}
+		files = append(files,
+			regular(openrcInitDir+"/banger-grow-root", 0o755, asset("openrc/banger-grow-root")),
+			symlink(openrcLevelsDir+"/"+level+"/banger-grow-root", openrcInitDir+"/banger-grow-root"))
+	}
+	return files
 }
 
 func symlink(p, target string) File {
