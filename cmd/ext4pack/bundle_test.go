@@ -25,7 +25,8 @@ import (
 )
 
 // guestPaths are the guest files of an image without init (the every-type
-// tar has none), with their modes: SPEC's common ones, and ext4pack-init.
+// tar has none), with their modes: SPEC's common ones, ext4pack-init, and
+// the switch that makes the guest grow / to its disk.
 var guestPaths = map[string]string{
 	"/usr/local/bin/banger-vsock-agent":           "regular\t0755\t0:0",
 	"/usr/local/libexec/banger-network-bootstrap": "regular\t0755\t0:0",
@@ -33,6 +34,7 @@ var guestPaths = map[string]string{
 	"/usr/local/sbin/ext4pack-init":               "regular\t0755\t0:0",
 	"/etc/modules-load.d/banger-vsock.conf":       "regular\t0644\t0:0",
 	"/var/lib/banger/first-boot-pending":          "regular\t0644\t0:0",
+	"/etc/banger/grow-root":                       "regular\t0644\t0:0",
 	"/sbin/init":                                  "symlink\t0777\t0:0",
 }
 
@@ -174,7 +176,7 @@ func TestMakeBundle(t *testing.T) {
 	for p := range guestPaths {
 		extra = append(extra, p)
 	}
-	extra = append(extra, "/usr/local", "/etc/modules-load.d", "/var/lib/banger", "/var", "/sbin")
+	extra = append(extra, "/usr/local", "/etc/modules-load.d", "/etc/banger", "/var/lib/banger", "/var", "/sbin")
 	oracle.CompareMount(t, in, imgPath, oracle.CreatedMtime(newest), oracle.IgnoreExtra(extra...))
 
 	// inspect takes the bundle as it is, and runs no external program.
