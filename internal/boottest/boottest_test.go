@@ -534,7 +534,7 @@ func TestVMArgs(t *testing.T) {
 	if !strings.Contains(args, "-serial null -serial file:/l/r.log -serial file:/l/c.log") {
 		t.Errorf("no console: %s", args)
 	}
-	if c := v.cmdline(); !strings.HasPrefix(c, "console=ttyS9 earlyprintk=serial,0x3e8,115200 keep_bootcon root=") {
+	if c := v.cmdline(); !strings.HasPrefix(c, "console=hvc0 earlyprintk=serial,0x3e8,115200 keep_bootcon root=") {
 		t.Errorf("no console: %s", c)
 	}
 }

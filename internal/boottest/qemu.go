@@ -33,11 +33,12 @@ type vm struct {
 	noConsole bool
 }
 
-// noConsoleArgs are the kernel arguments of a boot without a console:
-// ttyS9 does not exist (8250 makes four ports), and the early console on
-// the third port (0x3e8), kept past boot, has no tty, so /dev/console has
-// nothing to open.
-var noConsoleArgs = []string{"console=ttyS9", "earlyprintk=serial,0x3e8,115200", "keep_bootcon"}
+// noConsoleArgs are the kernel arguments of a boot without a console: hvc0,
+// a virtio console the VM does not have (a ttyS index that does not exist
+// would not do: 8250 takes ttyS0 instead), and the early console on the
+// third port (0x3e8), kept past boot, has no tty, so /dev/console has
+// nothing to open (ENODEV).
+var noConsoleArgs = []string{"console=hvc0", "earlyprintk=serial,0x3e8,115200", "keep_bootcon"}
 
 // consoleDev is the serial console's name in the guest, by arch.
 var consoleDev = map[string]string{"x86_64": "ttyS0", "aarch64": "ttyAMA0"}
