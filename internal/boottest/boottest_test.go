@@ -510,7 +510,7 @@ func TestVMArgs(t *testing.T) {
 		}
 	}
 	// Nothing names an init: the kernel finds /sbin/init.
-	if got, want := v.cmdline(), "console=ttyS0 root=/dev/nvme0n1 rw ip=192.0.2.2::192.0.2.1:255.255.255.0:boottest:eth0:off:192.0.2.53 panic=-1"; got != want {
+	if got, want := v.cmdline(), "console=ttyS0 root=/dev/nvme0n1 rw ip=192.0.2.2::192.0.2.1:255.255.255.0:boottest:eth0:off:192.0.2.53 panic=-1 no_timer_check"; got != want {
 		t.Errorf("cmdline %q, want %q", got, want)
 	}
 	v.kvm = true
