@@ -11,7 +11,8 @@
 // which writes the image, and for a bundle the guest files are added
 // before the image is closed. WriteBundle then packs the image with its
 // manifest into a .tar.zst. BuildImage and MakeBundle do it all on paths,
-// leaving nothing behind on failure.
+// leaving nothing behind on failure or when ctx is cancelled. Inspect
+// reads an image or a bundle back.
 //
 //	rootfs tar | image layers -> tarflat -> ext4w -> guest files -> bundle
 package ext4pack
@@ -31,6 +32,7 @@ import (
 	"github.com/ext4pack/ext4pack/ext4w"
 	"github.com/ext4pack/ext4pack/imagesrc"
 	"github.com/ext4pack/ext4pack/internal/asynchash"
+	"github.com/ext4pack/ext4pack/internal/ctxio"
 	"github.com/ext4pack/ext4pack/tarflat"
 )
 
@@ -39,11 +41,20 @@ import (
 // -ldflags "-X github.com/ext4pack/ext4pack.Version=...".
 var Version = "0.1.0-dev"
 
-// Source is what an image is built from: exactly one of Tar and Image.
+// Source is what an image is built from: exactly one of TarPath, Tar and
+// Image.
 type Source struct {
+	// TarPath is a rootfs tar file, opened when the options have been
+	// checked and the output file made, and closed before Build returns.
+	// It names the input in messages and gives the total for progress.
+	TarPath string
+
 	// Tar is a rootfs tar stream: plain, gzip or zstd, told by its magic
 	// bytes. TarName names it in messages ("rootfs.tar", "standard
 	// input"), and TarSize is its length, for progress (0: unknown).
+	// Tar is not closed. A Tar that is not a regular file (a pipe,
+	// standard input) is read on a goroutine of its own, so that a
+	// cancelled ctx ends a read that waits for a writer that stalls.
 	Tar     io.Reader
 	TarName string
 	TarSize int64
@@ -58,25 +69,68 @@ type Source struct {
 }
 
 func (s Source) name() string {
-	if s.Image != "" {
+	switch {
+	case s.Image != "":
 		return s.Image
-	}
-	if s.TarName != "" {
+	case s.TarPath != "":
+		return s.TarPath
+	case s.TarName != "":
 		return s.TarName
 	}
 	return "the rootfs tar"
+}
+
+// check reports a Source that is not exactly one of its three kinds.
+func (s Source) check() error {
+	n := 0
+	for _, set := range []bool{s.TarPath != "", s.Tar != nil, s.Image != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return errors.New("ext4pack: a source needs exactly one of a tar file, a tar stream and an image reference")
+	}
+	return nil
+}
+
+// open returns the tar stream of a tar source, opening TarPath, and what
+// closes it.
+func (s Source) open() (io.Reader, int64, func(), error) {
+	if s.TarPath == "" {
+		return s.Tar, s.TarSize, func() {}, nil
+	}
+	f, err := os.Open(s.TarPath)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("rootfs tar: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, nil, fmt.Errorf("rootfs tar: %w", err)
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, 0, nil, fmt.Errorf("rootfs tar %s is a directory", s.TarPath)
+	}
+	var size int64
+	if st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	return f, size, func() { f.Close() }, nil
 }
 
 // Options shape the image. The zero value is a usable default: the image
 // is sized from the content, with mke2fs's inode ratio, a UUID derived
 // from the input, and no guest files.
 type Options struct {
-	// Size is the image size in bytes, a multiple of 4096 from
-	// ext4w.MinSize to ext4w.MaxSize. 0: 1.5 times what the content
-	// needs, at least 64 MiB.
+	// Size is the image size in bytes, a multiple of 4096 from MinSize to
+	// MaxSize. 0: 1.5 times what the content needs, at least 64 MiB. Too
+	// small for the content is a *SizeError.
 	Size int64
 	// Inodes is the inode count. 0: 1.5 times the entries, and at least
-	// one per 16 KiB.
+	// one per 16 KiB. Too few is a *SizeError that is also
+	// ErrTooManyInodes.
 	Inodes uint64
 	// Label is the volume label, at most 16 bytes.
 	Label string
@@ -103,6 +157,11 @@ type Options struct {
 	Warn func(msg string)
 	// Progress receives progress reports, often: it should be cheap. Nil: none.
 	Progress func(Progress)
+	// ImageBuilt, when set, is called by MakeBundle once the image is
+	// built and before it is packed, with what was learnt: a caller can
+	// say what was found (the image's platform, the guest init) while
+	// the bundle is written. Nil: not called.
+	ImageBuilt func(*Built)
 }
 
 // Progress is how far a build or a bundle has come.
@@ -149,23 +208,41 @@ type ImageSource struct {
 // Build writes the image of src to img, an empty file, and returns what
 // it learnt. It does not close img. On error, img holds garbage: remove
 // it. Errors about one tar entry are *tarflat.EntryError; a fixed Size
-// that is too small is an *ext4w.SizeError saying how much is needed.
+// that is too small is a *SizeError saying how much is needed. Once ctx
+// is done, Build stops at its next read of the input and returns an error
+// that wraps ctx.Err().
 func Build(ctx context.Context, src Source, img *os.File, o Options) (*Built, error) {
-	if (src.Tar == nil) == (src.Image == "") {
-		return nil, errors.New("ext4pack: a source needs exactly one of a tar and an image reference")
+	o, err := prepare(src, o)
+	if err != nil {
+		return nil, err
+	}
+	return build(ctx, src, img, o)
+}
+
+// prepare checks src and o before any file is made: the arch's
+// spelling, and the bundle's options (BundleOptions.Check, the one call
+// of it). It returns o with the arch normalized.
+func prepare(src Source, o Options) (Options, error) {
+	if err := src.check(); err != nil {
+		return o, err
 	}
 	if o.Arch != "" {
 		a, ok := NormalizeArch(o.Arch)
 		if !ok {
-			return nil, fmt.Errorf("ext4pack: arch %q: use x86_64 (or amd64) or aarch64 (or arm64)", o.Arch)
+			return o, fmt.Errorf("ext4pack: arch %q: use x86_64 (or amd64) or aarch64 (or arm64)", o.Arch)
 		}
 		o.Arch = a
 	}
 	if o.Bundle != nil {
 		if err := o.Bundle.Check(); err != nil {
-			return nil, err
+			return o, err
 		}
 	}
+	return o, nil
+}
+
+// build is Build once prepare has checked src and o.
+func build(ctx context.Context, src Source, img *os.File, o Options) (*Built, error) {
 	w, err := ext4w.NewWriter(img, writerOptions(o)...)
 	if err != nil {
 		return nil, err
@@ -243,9 +320,17 @@ func (o Options) progress(p Progress) {
 
 // buildFromTar streams a rootfs tar into w.
 func buildFromTar(ctx context.Context, src Source, w *ext4w.Writer, o Options, b *Built) error {
+	tar, size, closeTar, err := src.open()
+	if err != nil {
+		return err
+	}
+	defer closeTar()
+	// A read that waits for a stalled writer ends when ctx is done.
+	tr := ctxio.NewReader(ctx, tar)
+	defer tr.Close()
 	stage := "reading " + src.name()
-	in := &counter{r: ctxReader{ctx, src.Tar}, report: func(n int64) {
-		o.progress(Progress{Stage: stage, Done: n, Total: src.TarSize})
+	in := &counter{r: tr, report: func(n int64) {
+		o.progress(Progress{Stage: stage, Done: n, Total: size})
 	}}
 	r := tarflat.NewReader(in, tarflat.WithWarn(o.warn))
 	defer r.Close()
@@ -308,7 +393,7 @@ func addLayer(ctx context.Context, layers *tarflat.Layers, l imagesrc.Layer, o O
 	defer rc.Close()
 	stage := l.String()
 	base := *done
-	in := &counter{r: ctxReader{ctx, rc}, report: func(n int64) {
+	in := &counter{r: ctxio.Reader{Ctx: ctx, R: rc}, report: func(n int64) {
 		*done = base + n
 		o.progress(Progress{Stage: stage, Done: *done, Total: total})
 	}}
@@ -366,17 +451,4 @@ func (c *counter) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	c.report(c.n)
 	return n, err
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

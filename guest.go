@@ -110,7 +110,7 @@ func finishBundleImage(w *ext4w.Writer, o Options, b *Built) error {
 	if !o.Bundle.NoAgents {
 		// The files for the init the rootfs boots (SPEC "Guest init
 		// systems"), ext4pack-init where it has none.
-		g, err := agents.ForImage(b.Info, agents.Options{Arch: b.Arch, Distro: b.Distro,
+		g, err := agents.ForImage(guestImage(b.Info), agents.Options{Arch: b.Arch, Distro: b.Distro,
 			AgentBin: o.Bundle.AgentBin, InitBin: o.Bundle.InitBin})
 		if err != nil {
 			return err
@@ -119,6 +119,19 @@ func finishBundleImage(w *ext4w.Writer, o Options, b *Built) error {
 		b.GuestInit, b.GuestMessage = g.Init, g.Message
 	}
 	return injectFiles(w, files, b.Time, o.warn)
+}
+
+// guestImage is what the guest files depend on, from what tarflat learnt
+// as the entries streamed by. The init names and flavours are the same
+// words in both packages (TestGuestImage).
+func guestImage(info tarflat.Info) agents.Image {
+	in := info.Init
+	return agents.Image{
+		Init: agents.InitSystem{Name: in.Name, Path: in.Path, Inittab: in.Inittab, HasInittab: in.HasInittab,
+			Flavor: in.Flavor, Why: in.Why},
+		Distro:     info.Distro,
+		HasNetTool: info.NetTool != "",
+	}
 }
 
 // injectFiles writes files through w before it closes, replacing what the

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/ext4pack/ext4pack/bundle"
 )
@@ -55,18 +56,24 @@ func WriteBundle(ctx context.Context, img *os.File, b *Built, w io.Writer, progr
 
 // BuildImage builds the image of src at out. It writes a temporary file
 // beside out and renames it into place on success: on failure, or when
-// ctx is cancelled, nothing is left.
+// ctx is cancelled, it removes the temporary file before it returns, and
+// nothing is left. A full disk or quota is an error that names out and
+// wraps syscall.ENOSPC or EDQUOT.
 func BuildImage(ctx context.Context, src Source, out string, o Options) (*Built, error) {
+	o, err := prepare(src, o)
+	if err != nil {
+		return nil, err
+	}
 	f, err := tempBeside(out)
 	if err != nil {
 		return nil, err
 	}
-	b, err := Build(ctx, src, f, o)
+	b, err := build(ctx, src, f, o)
 	if err != nil {
 		removeTemp(f)
-		return nil, err
+		return nil, describeWrite(err, out)
 	}
-	return b, commitTemp(f, out)
+	return b, commitTemp(ctx, f, out)
 }
 
 // BundleResult describes a bundle MakeBundle wrote.
@@ -77,24 +84,37 @@ type BundleResult struct {
 }
 
 // MakeBundle builds the bundle of src at out; an empty out is
-// NAME-ARCH.tar.zst in the current directory. o.Bundle is required. As
-// with BuildImage, nothing is left behind on failure.
+// NAME-ARCH.tar.zst in the current directory. o.Bundle is required, and
+// checked (BundleOptions.Check) before any file is made or src is
+// opened. The image is a temporary file beside the bundle, and the bundle
+// is written to another and renamed into place: on failure, or when ctx
+// is cancelled, MakeBundle removes both before it returns, and nothing is
+// left. o.ImageBuilt, when set, hears of the image before it is packed.
 func MakeBundle(ctx context.Context, src Source, out string, o Options) (*BundleResult, error) {
 	if o.Bundle == nil {
 		return nil, errors.New("ext4pack: MakeBundle needs Options.Bundle")
+	}
+	o, err := prepare(src, o)
+	if err != nil {
+		return nil, err
 	}
 	dir := "."
 	if out != "" {
 		dir = filepath.Dir(out)
 	}
+	// The image is an intermediate: a hidden temporary file beside the
+	// bundle, on the same filesystem, removed whatever happens.
 	img, err := tempBeside(filepath.Join(dir, o.Bundle.Name+".rootfs.ext4"))
 	if err != nil {
 		return nil, err
 	}
 	defer removeTemp(img)
-	b, err := Build(ctx, src, img, o)
+	b, err := build(ctx, src, img, o)
 	if err != nil {
-		return nil, err
+		return nil, describeWrite(err, img.Name())
+	}
+	if o.ImageBuilt != nil {
+		o.ImageBuilt(b)
 	}
 	if out == "" {
 		out = o.Bundle.Name + "-" + b.Arch + ".tar.zst"
@@ -114,20 +134,43 @@ func MakeBundle(ctx context.Context, src Source, out string, o Options) (*Bundle
 	}
 	if err != nil {
 		removeTemp(f)
-		return nil, err
+		return nil, describeWrite(err, abs)
 	}
-	if err := commitTemp(f, abs); err != nil {
+	if err := commitTemp(ctx, f, abs); err != nil {
 		return nil, err
 	}
 	return &BundleResult{Path: abs, Result: res, Built: b}, nil
 }
 
+// describeWrite says, for a full disk or quota, which output did not fit
+// and that nothing was left behind.
+func describeWrite(err error, out string) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("writing %s: no space left on device; nothing was left behind (%w)", out, err)
+	case errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("writing %s: disk quota exceeded; nothing was left behind (%w)", out, err)
+	}
+	return err
+}
+
 // tempBeside creates a temporary file in final's directory, so that the
-// rename into place is atomic.
+// rename into place is atomic. A missing directory, or a final that is a
+// directory, is found now rather than after all the work.
 func tempBeside(final string) (*os.File, error) {
 	dir, base := filepath.Split(final)
 	if dir == "" {
 		dir = "."
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("output directory %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("output directory %s is not a directory", dir)
+	}
+	if st, err := os.Stat(final); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("output %s is a directory", final)
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
@@ -136,26 +179,36 @@ func tempBeside(final string) (*os.File, error) {
 	return f, nil
 }
 
+// removeTemp closes and removes a temporary file; closed first, since
+// Windows does not remove a file that is open.
 func removeTemp(f *os.File) {
 	f.Close()
 	os.Remove(f.Name())
 }
 
-// commitTemp syncs and closes f and renames it to final.
-func commitTemp(f *os.File, final string) error {
-	err := f.Sync()
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Close()
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), final)
-	}
-	if err != nil {
+// commitTemp syncs and closes f and renames it to final, unless ctx is
+// done: then it removes f and returns ctx's error.
+func commitTemp(ctx context.Context, f *os.File, final string) error {
+	fail := func(err error) error {
 		removeTemp(f)
 		return fmt.Errorf("writing %s: %w", final, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	if err := ctx.Err(); err != nil {
+		removeTemp(f)
+		return err
+	}
+	if err := os.Rename(f.Name(), final); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("renaming the output into place as %s: %w", final, err)
 	}
 	return nil
 }

@@ -17,8 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/ext4pack/ext4pack/tarflat"
 )
 
 // DefaultVsockPort is the AF_VSOCK port the agent listens on when
@@ -132,10 +130,10 @@ type Options struct {
 	// 0 means DefaultVsockPort; the range is 1 to 4294967294.
 	VsockPort uint32
 
-	// Init is the image's init system, as tarflat found it; the files
-	// that start the services are that init's. The zero value is an image
-	// without init, which gets ext4pack-init.
-	Init tarflat.InitSystem
+	// Init is the image's init system; the files that start the services
+	// are that init's. The zero value is an image without init, which gets
+	// ext4pack-init.
+	Init InitSystem
 
 	// HasNetTool says the guest has ip or busybox for the network
 	// bootstrap. Without, and under ext4pack-init, ext4pack-init is
@@ -156,7 +154,7 @@ var guest embed.FS
 // Files returns the guest files for opts, sorted by Path: the agent, the
 // scripts, the first-boot marker, ext4pack-init where the guest needs it,
 // and what starts them under opts.Init (see ForImage, which fills Init from
-// the tar). All are owned by 0:0. The caller replaces any entry the tar has
+// an Image). All are owned by 0:0. The caller replaces any entry the tar has
 // at one of these paths, /etc/inittab included, which is given whole,
 // edited, and creates the missing parent directories that Parents lists.
 func Files(opts Options) ([]File, error) {

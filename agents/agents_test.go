@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/ext4pack/ext4pack/tarflat"
 )
 
 // fakeAgent returns the smallest ELF file CheckAgent looks at: a header and,
@@ -344,5 +342,5 @@ func TestModulesLoad(t *testing.T) {
 	}
 }
 
-// systemd is a guest whose /sbin/init is systemd's, as tarflat tells it.
-var systemd = tarflat.InitSystem{Name: tarflat.InitSystemd, Path: "/usr/lib/systemd/systemd"}
+// systemd is a guest whose /sbin/init is systemd's, as an Image tells it.
+var systemd = InitSystem{Name: InitSystemd, Path: "/usr/lib/systemd/systemd"}

@@ -4,20 +4,71 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/ext4pack/ext4pack/tarflat"
 )
 
-// GuestInit values, as the manifest's guest_init records them (SPEC "Guest
-// init systems"). Every one but InitExt4pack is the guest's own init.
+// Init system names: what InitSystem.Name says an image's /sbin/init is,
+// and, all but InitNone and InitUnknown, the guest_init the manifest
+// records (SPEC "Guest init systems"). Every guest init but InitExt4pack is
+// the guest's own.
 const (
-	InitSystemd  = tarflat.InitSystemd
-	InitOpenRC   = tarflat.InitOpenRC
-	InitRunit    = tarflat.InitRunit
-	InitBusybox  = tarflat.InitBusybox
-	InitSysvinit = tarflat.InitSysvinit
-	InitExt4pack = tarflat.InitExt4packInit
+	InitNone     = ""              // no /sbin/init: a container image; it gets ext4pack-init
+	InitSystemd  = "systemd"       // /sbin/init -> .../systemd
+	InitOpenRC   = "openrc"        // see InitSystem.Name for its three shapes
+	InitRunit    = "runit"         // /sbin/init -> .../runit-init
+	InitBusybox  = "busybox"       // /sbin/init is busybox, with no OpenRC behind it
+	InitSysvinit = "sysvinit"      // sysvinit's /sbin/init with its /etc/inittab
+	InitExt4pack = "ext4pack-init" // ext4pack's own: from an earlier make-bundle, or for an image with none
+	InitUnknown  = "unknown"       // an /sbin/init of none of these kinds: an error
 )
+
+// Flavours of an init, as InitSystem.Flavor gives them.
+const (
+	// RunitVoid is a runit whose stage 1 sources
+	// /etc/runit/core-services/*.sh (Void).
+	RunitVoid = "void"
+	// RunitDebian is a runit whose stage 1 runs the sysv-rc scripts of
+	// /etc/rcS.d (Debian's runit-init).
+	RunitDebian = "debian"
+	// OpenRCNoBoot is an OpenRC that never enters the boot runlevel:
+	// Debian's, whose /etc/init.d/rcS runs `openrc sysinit`. Its set-up
+	// services go into sysinit.
+	OpenRCNoBoot = "no-boot-runlevel"
+)
+
+// Image is what the guest files depend on in the image they go into: its
+// init, its distro, and whether it has a network tool. The caller reads it
+// from the image; package ext4pack fills it from what it learnt while the
+// image's entries streamed by.
+type Image struct {
+	// Init is what the image's /sbin/init is. The zero value is an image
+	// without one, which gets ext4pack-init.
+	Init InitSystem
+	// Distro is the image's os-release ID ("" when it has none);
+	// Options.Distro defaults to it.
+	Distro string
+	// HasNetTool says the image has ip (iproute2's or busybox's) or
+	// busybox, which the network bootstrap configures the interface with.
+	HasNetTool bool
+}
+
+// InitSystem is what an image's /sbin/init turned out to be, and what of
+// it the guest files depend on.
+type InitSystem struct {
+	// Name is one of the Init* constants: whose files start the guest
+	// services (SPEC "Guest init systems" says how each is told).
+	Name string
+	// Path, the absolute path /sbin/init resolves to ("" for none), and
+	// Why, a few words on how Name was told, go into Guest.Message.
+	Path, Why string
+	// Inittab is the image's /etc/inittab, and HasInittab whether it has
+	// one: InitBusybox's and InitSysvinit's guest files are that inittab,
+	// edited (EditInittab).
+	Inittab    []byte
+	HasInittab bool
+	// Flavor is RunitVoid or RunitDebian for InitRunit, OpenRCNoBoot or
+	// "" for InitOpenRC: where their set-up goes.
+	Flavor string
+}
 
 // Paths of the files that start the guest services under each init.
 const (
@@ -59,29 +110,29 @@ type Guest struct {
 	Message string
 }
 
-// ForImage returns the guest files for an image whose tar told info (the
-// init system, the distro, whether it has ip or busybox), with opts for
-// the rest. opts.Distro defaults to info.Distro. It is the one call
-// make-bundle needs: inject Files, print Message, record Init.
-func ForImage(info tarflat.Info, opts Options) (Guest, error) {
-	opts.Init = info.Init
+// ForImage returns the guest files for img (its init, its distro, whether
+// it has ip or busybox), with opts for the rest; opts.Init and
+// opts.HasNetTool are img's. opts.Distro defaults to img.Distro. It is the
+// one call make-bundle needs: inject Files, print Message, record Init.
+func ForImage(img Image, opts Options) (Guest, error) {
+	opts.Init = img.Init
 	if opts.Distro == "" {
-		opts.Distro = info.Distro
+		opts.Distro = img.Distro
 	}
-	opts.HasNetTool = info.NetTool != ""
+	opts.HasNetTool = img.HasNetTool
 	files, err := Files(opts)
 	if err != nil {
 		return Guest{}, err
 	}
-	init := guestInit(info.Init)
-	return Guest{Init: init, Grows: !opts.NoGrow, Files: files, Message: message(info.Init, init)}, nil
+	init := guestInit(img.Init)
+	return Guest{Init: init, Grows: !opts.NoGrow, Files: files, Message: message(img.Init, init)}, nil
 }
 
-// guestInit maps what tarflat found to the init the files are for: an image
+// guestInit maps the image's init to the init the files are for: an image
 // without init gets ext4pack-init, as does one that has it from an earlier
 // make-bundle.
-func guestInit(in tarflat.InitSystem) string {
-	if in.Name == tarflat.InitNone {
+func guestInit(in InitSystem) string {
+	if in.Name == InitNone {
 		return InitExt4pack
 	}
 	return in.Name
@@ -97,7 +148,7 @@ var startsHow = map[string]string{
 	InitExt4pack: "ext4pack-init as /sbin/init",
 }
 
-func message(in tarflat.InitSystem, init string) string {
+func message(in InitSystem, init string) string {
 	var found []string
 	if in.Path != "" {
 		found = append(found, "/sbin/init is "+in.Path)
@@ -135,7 +186,7 @@ func initFiles(opts Options, port uint32) ([]File, error) {
 		// directory. Set-up in boot (in sysinit where the boot runlevel
 		// never runs: Debian's), the agent in default.
 		setup := "boot"
-		if in.Flavor == tarflat.OpenRCNoBoot {
+		if in.Flavor == OpenRCNoBoot {
 			setup = "sysinit"
 		}
 		return []File{
@@ -155,7 +206,7 @@ func initFiles(opts Options, port uint32) ([]File, error) {
 			// /etc/service: those are links made at run time.
 			symlink(runitDefault+"/banger-vsock-agent", runitSvDir),
 		}
-		if in.Flavor == tarflat.RunitVoid {
+		if in.Flavor == RunitVoid {
 			// Void's packages keep runsv's state in /run, as this does.
 			files = append(files,
 				symlink(runitSvDir+"/supervise", "/run/runit/supervise.banger-vsock-agent"),
@@ -170,7 +221,7 @@ func initFiles(opts Options, port uint32) ([]File, error) {
 		return files, nil
 
 	case InitBusybox, InitSysvinit:
-		tab, err := EditInittab(in.Inittab, in.HasInittab, in.Name == tarflat.InitSysvinit, port)
+		tab, err := EditInittab(in.Inittab, in.HasInittab, in.Name == InitSysvinit, port)
 		if err != nil {
 			return nil, err
 		}
@@ -199,7 +250,7 @@ func initFiles(opts Options, port uint32) ([]File, error) {
 // for systemd and OpenRC a service of their own. banger-sysinit (busybox,
 // sysvinit, runit) and ext4pack-init as PID 1 look for the switch
 // themselves.
-func growFiles(in tarflat.InitSystem) []File {
+func growFiles(in InitSystem) []File {
 	files := []File{regular(growSwitch, 0o644, asset("grow-root"))}
 	switch guestInit(in) {
 	case InitSystemd:
@@ -208,7 +259,7 @@ func growFiles(in tarflat.InitSystem) []File {
 			symlink(localFsWants+"/"+growUnit, unitDir+"/"+growUnit))
 	case InitOpenRC:
 		level := "boot"
-		if in.Flavor == tarflat.OpenRCNoBoot {
+		if in.Flavor == OpenRCNoBoot {
 			level = "sysinit"
 		}
 		files = append(files,

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/ext4pack/ext4pack/tarflat"
 )
 
 // common are the files every init gets.
@@ -31,12 +29,12 @@ func TestForImage(t *testing.T) {
 	agent, initBin := staticAgent(t, ArchX86_64), staticAgent(t, ArchX86_64)
 	for _, tc := range []struct {
 		name    string
-		info    tarflat.Info
+		img     Image
 		init    string
 		extra   map[string]string // path -> symlink target, or "" for a regular file
 		message string
 	}{
-		{"systemd", tarflat.Info{Init: systemd, NetTool: "ip"}, InitSystemd, map[string]string{
+		{"systemd", Image{Init: systemd, HasNetTool: true}, InitSystemd, map[string]string{
 			"/etc/systemd/system/banger-first-boot.service":                          "",
 			"/etc/systemd/system/banger-network.service":                             "",
 			"/etc/systemd/system/banger-vsock-agent.service":                         "",
@@ -44,7 +42,7 @@ func TestForImage(t *testing.T) {
 			"/etc/systemd/system/multi-user.target.wants/banger-network.service":     "/etc/systemd/system/banger-network.service",
 			"/etc/systemd/system/multi-user.target.wants/banger-vsock-agent.service": "/etc/systemd/system/banger-vsock-agent.service",
 		}, "systemd (/sbin/init is /usr/lib/systemd/systemd)"},
-		{"systemd without ip or busybox gets ext4pack-init for the network", tarflat.Info{Init: systemd}, InitSystemd, map[string]string{
+		{"systemd without ip or busybox gets ext4pack-init for the network", Image{Init: systemd}, InitSystemd, map[string]string{
 			"/etc/systemd/system/banger-first-boot.service":                          "",
 			"/etc/systemd/system/banger-network.service":                             "",
 			"/etc/systemd/system/banger-vsock-agent.service":                         "",
@@ -53,7 +51,7 @@ func TestForImage(t *testing.T) {
 			"/etc/systemd/system/multi-user.target.wants/banger-vsock-agent.service": "/etc/systemd/system/banger-vsock-agent.service",
 			"/usr/local/sbin/ext4pack-init":                                          "",
 		}, "systemd"},
-		{"openrc", tarflat.Info{NetTool: "busybox", Init: tarflat.InitSystem{Name: tarflat.InitOpenRC, Path: "/bin/busybox",
+		{"openrc", Image{HasNetTool: true, Init: InitSystem{Name: InitOpenRC, Path: "/bin/busybox",
 			Why: "/etc/inittab runs /sbin/openrc", Inittab: []byte(alpineInittab), HasInittab: true}}, InitOpenRC, map[string]string{
 			"/etc/init.d/banger-first-boot":             "",
 			"/etc/init.d/banger-network":                "",
@@ -62,8 +60,8 @@ func TestForImage(t *testing.T) {
 			"/etc/runlevels/boot/banger-network":        "/etc/init.d/banger-network",
 			"/etc/runlevels/default/banger-vsock-agent": "/etc/init.d/banger-vsock-agent",
 		}, "openrc (/sbin/init is /bin/busybox, /etc/inittab runs /sbin/openrc)"},
-		{"openrc, Debian", tarflat.Info{NetTool: "ip", Init: tarflat.InitSystem{Name: tarflat.InitOpenRC, Path: "/usr/sbin/init",
-			Flavor: tarflat.OpenRCNoBoot, Why: "sysvinit, /etc/init.d/rcS runs /sbin/openrc"}}, InitOpenRC, map[string]string{
+		{"openrc, Debian", Image{HasNetTool: true, Init: InitSystem{Name: InitOpenRC, Path: "/usr/sbin/init",
+			Flavor: OpenRCNoBoot, Why: "sysvinit, /etc/init.d/rcS runs /sbin/openrc"}}, InitOpenRC, map[string]string{
 			"/etc/init.d/banger-first-boot":             "",
 			"/etc/init.d/banger-network":                "",
 			"/etc/init.d/banger-vsock-agent":            "",
@@ -71,7 +69,7 @@ func TestForImage(t *testing.T) {
 			"/etc/runlevels/sysinit/banger-network":     "/etc/init.d/banger-network",
 			"/etc/runlevels/default/banger-vsock-agent": "/etc/init.d/banger-vsock-agent",
 		}, "openrc (/sbin/init is /usr/sbin/init, sysvinit, /etc/init.d/rcS runs /sbin/openrc)"},
-		{"runit, Debian", tarflat.Info{NetTool: "ip", Init: tarflat.InitSystem{Name: tarflat.InitRunit, Flavor: tarflat.RunitDebian,
+		{"runit, Debian", Image{HasNetTool: true, Init: InitSystem{Name: InitRunit, Flavor: RunitDebian,
 			Path: "/usr/lib/runit/runit-init"}}, InitRunit, map[string]string{
 			"/etc/init.d/banger-sysinit":                     "",
 			"/etc/rcS.d/S20banger-sysinit":                   "../init.d/banger-sysinit",
@@ -80,7 +78,7 @@ func TestForImage(t *testing.T) {
 			"/etc/sv/banger-vsock-agent/supervise":           "/run/runit/supervise/banger-vsock-agent",
 			"/usr/local/libexec/banger-sysinit":              "",
 		}, "runit"},
-		{"runit, Void", tarflat.Info{NetTool: "ip", Init: tarflat.InitSystem{Name: tarflat.InitRunit, Flavor: tarflat.RunitVoid,
+		{"runit, Void", Image{HasNetTool: true, Init: InitSystem{Name: InitRunit, Flavor: RunitVoid,
 			Path: "/usr/bin/runit-init"}}, InitRunit, map[string]string{
 			"/etc/runit/core-services/97-banger.sh":          "",
 			"/etc/runit/runsvdir/default/banger-vsock-agent": "/etc/sv/banger-vsock-agent",
@@ -88,28 +86,28 @@ func TestForImage(t *testing.T) {
 			"/etc/sv/banger-vsock-agent/supervise":           "/run/runit/supervise.banger-vsock-agent",
 			"/usr/local/libexec/banger-sysinit":              "",
 		}, "runit"},
-		{"busybox", tarflat.Info{NetTool: "busybox", Init: tarflat.InitSystem{Name: tarflat.InitBusybox, Path: "/bin/busybox",
+		{"busybox", Image{HasNetTool: true, Init: InitSystem{Name: InitBusybox, Path: "/bin/busybox",
 			Inittab: []byte(alpineInittab), HasInittab: true}}, InitBusybox, map[string]string{
 			"/etc/inittab":                      "",
 			"/usr/local/libexec/banger-sysinit": "",
 		}, "busybox"},
-		{"sysvinit", tarflat.Info{NetTool: "ip", Init: tarflat.InitSystem{Name: tarflat.InitSysvinit, Path: "/usr/sbin/init",
+		{"sysvinit", Image{HasNetTool: true, Init: InitSystem{Name: InitSysvinit, Path: "/usr/sbin/init",
 			Inittab: []byte(debianInittab), HasInittab: true}}, InitSysvinit, map[string]string{
 			"/etc/inittab":                      "",
 			"/usr/local/libexec/banger-sysinit": "",
 		}, "sysvinit"},
-		{"no init", tarflat.Info{Init: tarflat.InitSystem{Why: "no /sbin/init"}}, InitExt4pack, map[string]string{
+		{"no init", Image{Init: InitSystem{Why: "no /sbin/init"}}, InitExt4pack, map[string]string{
 			"/sbin/init":                    "/usr/local/sbin/ext4pack-init",
 			"/usr/local/sbin/ext4pack-init": "",
 		}, "ext4pack-init (no /sbin/init)"},
-		{"ext4pack-init from an earlier make-bundle", tarflat.Info{NetTool: "busybox", Init: tarflat.InitSystem{
-			Name: tarflat.InitExt4packInit, Path: "/usr/local/sbin/ext4pack-init"}}, InitExt4pack, map[string]string{
+		{"ext4pack-init from an earlier make-bundle", Image{HasNetTool: true, Init: InitSystem{
+			Name: InitExt4pack, Path: "/usr/local/sbin/ext4pack-init"}}, InitExt4pack, map[string]string{
 			"/sbin/init":                    "/usr/local/sbin/ext4pack-init",
 			"/usr/local/sbin/ext4pack-init": "",
 		}, "ext4pack-init"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := ForImage(tc.info, Options{Arch: ArchX86_64, AgentBin: agent, InitBin: initBin, NoGrow: true})
+			g, err := ForImage(tc.img, Options{Arch: ArchX86_64, AgentBin: agent, InitBin: initBin, NoGrow: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +149,7 @@ func TestForImage(t *testing.T) {
 }
 
 func TestForImageUnknownInit(t *testing.T) {
-	_, err := ForImage(tarflat.Info{Init: tarflat.InitSystem{Name: tarflat.InitUnknown, Path: "/usr/bin/tini"}},
+	_, err := ForImage(Image{Init: InitSystem{Name: InitUnknown, Path: "/usr/bin/tini"}},
 		Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64), InitBin: staticAgent(t, ArchX86_64)})
 	if err == nil || !strings.Contains(err.Error(), "/sbin/init is /usr/bin/tini") || !strings.Contains(err.Error(), "--no-agents") {
 		t.Fatalf("err = %v", err)
@@ -162,19 +160,19 @@ func TestForImageNeedsInitBin(t *testing.T) {
 	if Embedded {
 		t.Skip("this build embeds ext4pack-init")
 	}
-	_, err := ForImage(tarflat.Info{}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
+	_, err := ForImage(Image{}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
 	if err != ErrNoInit {
 		t.Fatalf("err = %v, want ErrNoInit", err)
 	}
 	// Growth needs the helper in a guest that has an init and ip.
-	_, err = ForImage(tarflat.Info{Init: systemd, NetTool: "ip"}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
+	_, err = ForImage(Image{Init: systemd, HasNetTool: true}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
 	if err != ErrNoInit || !strings.Contains(err.Error(), "--no-grow") {
 		t.Fatalf("err = %v, want ErrNoInit naming --no-grow", err)
 	}
-	if _, err = ForImage(tarflat.Info{Init: systemd, NetTool: "ip"}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64), NoGrow: true}); err != nil {
+	if _, err = ForImage(Image{Init: systemd, HasNetTool: true}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64), NoGrow: true}); err != nil {
 		t.Fatalf("without growth: %v", err)
 	}
-	_, err = ForImage(tarflat.Info{}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64), InitBin: staticAgent(t, ArchAarch64)})
+	_, err = ForImage(Image{}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64), InitBin: staticAgent(t, ArchAarch64)})
 	if err == nil || !strings.Contains(err.Error(), "ext4pack-init for x86_64 is built for EM_AARCH64") {
 		t.Fatalf("err = %v", err)
 	}
@@ -183,12 +181,12 @@ func TestForImageNeedsInitBin(t *testing.T) {
 // TestVsockPortUnderEveryInit: a port other than the default reaches the
 // agent's command line under every init.
 func TestVsockPortUnderEveryInit(t *testing.T) {
-	for _, in := range []tarflat.InitSystem{
+	for _, in := range []InitSystem{
 		systemd,
-		{Name: tarflat.InitOpenRC},
-		{Name: tarflat.InitRunit, Flavor: tarflat.RunitDebian},
-		{Name: tarflat.InitBusybox},
-		{Name: tarflat.InitSysvinit, Inittab: []byte(debianInittab), HasInittab: true},
+		{Name: InitOpenRC},
+		{Name: InitRunit, Flavor: RunitDebian},
+		{Name: InitBusybox},
+		{Name: InitSysvinit, Inittab: []byte(debianInittab), HasInittab: true},
 		{},
 	} {
 		files, err := Files(Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64), InitBin: staticAgent(t, ArchX86_64),
@@ -298,17 +296,17 @@ func TestEditInittab(t *testing.T) {
 // service of their own that runs it early; banger-sysinit and ext4pack-init
 // as PID 1 read the switch themselves. NoGrow leaves all of it out.
 func TestGrowFiles(t *testing.T) {
-	openrcDebian := tarflat.InitSystem{Name: tarflat.InitOpenRC, Flavor: tarflat.OpenRCNoBoot}
+	openrcDebian := InitSystem{Name: InitOpenRC, Flavor: OpenRCNoBoot}
 	for _, tc := range []struct {
 		name  string
-		init  tarflat.InitSystem
+		init  InitSystem
 		extra map[string]string // path -> symlink target, or "" for a regular file
 	}{
 		{"systemd", systemd, map[string]string{
 			"/etc/systemd/system/banger-grow-root.service":                       "",
 			"/etc/systemd/system/local-fs.target.wants/banger-grow-root.service": "/etc/systemd/system/banger-grow-root.service",
 		}},
-		{"openrc", tarflat.InitSystem{Name: tarflat.InitOpenRC}, map[string]string{
+		{"openrc", InitSystem{Name: InitOpenRC}, map[string]string{
 			"/etc/init.d/banger-grow-root":         "",
 			"/etc/runlevels/boot/banger-grow-root": "/etc/init.d/banger-grow-root",
 		}},
@@ -316,10 +314,10 @@ func TestGrowFiles(t *testing.T) {
 			"/etc/init.d/banger-grow-root":            "",
 			"/etc/runlevels/sysinit/banger-grow-root": "/etc/init.d/banger-grow-root",
 		}},
-		{"runit", tarflat.InitSystem{Name: tarflat.InitRunit, Flavor: tarflat.RunitDebian}, nil},
-		{"busybox", tarflat.InitSystem{Name: tarflat.InitBusybox}, nil},
-		{"sysvinit", tarflat.InitSystem{Name: tarflat.InitSysvinit, Inittab: []byte(debianInittab), HasInittab: true}, nil},
-		{"ext4pack-init", tarflat.InitSystem{}, nil},
+		{"runit", InitSystem{Name: InitRunit, Flavor: RunitDebian}, nil},
+		{"busybox", InitSystem{Name: InitBusybox}, nil},
+		{"sysvinit", InitSystem{Name: InitSysvinit, Inittab: []byte(debianInittab), HasInittab: true}, nil},
+		{"ext4pack-init", InitSystem{}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64), InitBin: staticAgent(t, ArchX86_64),
@@ -373,12 +371,12 @@ func TestGrowFiles(t *testing.T) {
 					}
 				}
 			}
-			g, err := ForImage(tarflat.Info{Init: tc.init, NetTool: "ip"}, opts)
+			g, err := ForImage(Image{Init: tc.init, HasNetTool: true}, opts)
 			if err != nil || g.Grows {
 				t.Errorf("ForImage with NoGrow: Grows %v, %v", g.Grows, err)
 			}
 			opts.NoGrow = false
-			if g, err := ForImage(tarflat.Info{Init: tc.init, NetTool: "ip"}, opts); err != nil || !g.Grows {
+			if g, err := ForImage(Image{Init: tc.init, HasNetTool: true}, opts); err != nil || !g.Grows {
 				t.Errorf("ForImage: Grows %v, %v", g.Grows, err)
 			}
 		})

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/ext4pack/ext4pack/internal/ctxio"
 )
 
 // compress writes s to dst as a zstd stream of independent frames: frame i
@@ -42,7 +44,7 @@ func compress(ctx context.Context, dst io.Writer, s *tarStream, o options, p Pla
 		out.onFrame = func(i int64) { onFrame(min((i+1)*o.frameSize, s.size)) }
 	}
 	// A cancelled ctx wakes the workers that wait for room, and stops
-	// those that compress at their next read (ctxReader).
+	// those that compress at their next read (ctxio.Reader).
 	stop := context.AfterFunc(ctx, func() { out.fail(ctx.Err()) })
 	defer stop()
 
@@ -291,28 +293,16 @@ func (w *frameWorker) compress(i int64, dst io.Writer) error {
 	// The content size in the frame header lets decoders size their
 	// buffers, and makes Close check that n bytes went in.
 	w.enc.ResetContentSize(dst, n)
-	src := ctxReader{ctx: w.ctx, r: io.NewSectionReader(w.s, off, n)}
-	if _, err := w.enc.ReadFrom(&src); err != nil {
+	// Stopped at its next read once ctx is done, so that a cancelled
+	// Write does not finish compressing the frames it has started.
+	src := ctxio.Reader{Ctx: w.ctx, R: io.NewSectionReader(w.s, off, n)}
+	if _, err := w.enc.ReadFrom(src); err != nil {
 		return err
 	}
 	if err := w.enc.Close(); err != nil {
 		return fmt.Errorf("bundle: zstd frame %d: %w", i, err)
 	}
 	return nil
-}
-
-// ctxReader stops reading once ctx is done, so that a cancelled Write does
-// not finish compressing the frames it has started.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // writerName names w in errors: its file name when it has one.

@@ -15,8 +15,6 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
-
-	"github.com/ext4pack/ext4pack/ext4w"
 )
 
 // ErrFormat is returned, wrapped, for a stream that is not a well-formed
@@ -27,39 +25,6 @@ var ErrFormat = errors.New("bundle: not a valid bundle")
 // ErrChecksum is returned, wrapped, when the image in a bundle does not
 // match the size or SHA-256 its manifest gives.
 var ErrChecksum = errors.New("bundle: rootfs does not match its manifest")
-
-// ErrNotExt4 is returned, wrapped, when the image in a bundle does not
-// start with a valid ext4 superblock for a filesystem of its size.
-var ErrNotExt4 = errors.New("bundle: rootfs is not an ext4 image")
-
-// checkExt4 checks the start of an image of size bytes: its superblock
-// (at byte 1024, whatever the block size) has ext4's magic, its checksum
-// when metadata_csum is on, a block size Linux mounts (1 to 64 KiB), and
-// describes a filesystem that fills the image, give or take the last
-// partial block. ext4pack's images are exactly their filesystem; an image
-// made by mkfs.ext4 on a file is too, but for a tail shorter than a block.
-func checkExt4(head []byte, size int64) error {
-	const sbEnd = 2048
-	if len(head) < sbEnd {
-		return fmt.Errorf("%w: %d bytes is too short to hold a superblock", ErrNotExt4, size)
-	}
-	sb, err := ext4w.ReadSuperblock(bytes.NewReader(head))
-	if err == ext4w.ErrNotExt4 {
-		return fmt.Errorf("%w: no ext4 superblock (magic 0xEF53) at byte 1024", ErrNotExt4)
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNotExt4, err)
-	}
-	if sb.LogBlockSize > 6 {
-		return fmt.Errorf("%w: its superblock gives a block size of 2^%d KiB", ErrNotExt4, sb.LogBlockSize)
-	}
-	bs := int64(sb.BlockSize())
-	blocks := sb.BlocksCount()
-	if blocks > uint64(size)/uint64(bs) || size-int64(blocks)*bs >= bs {
-		return fmt.Errorf("%w: its superblock describes %d blocks of %d bytes, but the image is %d bytes", ErrNotExt4, blocks, bs, size)
-	}
-	return nil
-}
 
 // reader reads the members of a bundle in order.
 type reader struct {
@@ -139,15 +104,19 @@ func ReadManifest(r io.Reader) (Manifest, error) {
 // SHA-256 are checked against the manifest (ErrChecksum), and the bundle
 // must hold nothing after the image. On error dst holds a partial image.
 // Extraction stops early when ctx is done. Of the options, WithProgress
-// applies: it is told how much of the image was hashed.
+// and WithRootfsCheck apply: the first is told how much of the image was
+// hashed. Where files are sparse only when marked so (Windows), the caller
+// marks dst sparse first.
 //
 // Hashing is the long part: it reads the image's holes as zeros, and a
 // bundle of a few hundred bytes can claim terabytes of them. So before any
 // hashing, ExtractRootfs refuses a bundle whose manifest claims more than
 // MaxRootfsSize (ErrFormat), whose rootfs member is not the size the
-// manifest says (ErrChecksum), or whose image does not start with a valid
-// ext4 superblock for a filesystem of its size (ErrNotExt4): each in the
-// time it takes to decompress the first few KiB.
+// manifest says (ErrChecksum), or whose image's start the check of
+// WithRootfsCheck refuses: each in the time it takes to decompress the
+// first few KiB. Without a check, a bundle can make ExtractRootfs hash up
+// to MaxRootfsSize of holes; package ext4pack passes one that wants a
+// valid ext4 superblock for a filesystem of the image's size.
 func ExtractRootfs(ctx context.Context, r io.Reader, dst *os.File, opts ...Option) (Manifest, error) {
 	o, err := newOptions(opts)
 	if err != nil {
@@ -179,16 +148,15 @@ func ExtractRootfs(ctx context.Context, r io.Reader, dst *os.File, opts ...Optio
 	if _, err := io.ReadFull(br.tr, head); err != nil {
 		return m, fmt.Errorf("%w: reading %s at 0: %w", ErrFormat, m.Rootfs, err)
 	}
-	if err := checkExt4(head, hdr.Size); err != nil {
-		return m, fmt.Errorf("%s: %w", m.Rootfs, err)
+	if o.checkRootfs != nil {
+		if err := o.checkRootfs(head, hdr.Size); err != nil {
+			return m, fmt.Errorf("%s: %w", m.Rootfs, err)
+		}
 	}
 
 	if err := dst.Truncate(0); err != nil {
 		return m, fmt.Errorf("bundle: %w", err)
 	}
-	// On Windows, so that the blocks left unwritten are holes; a file
-	// system that cannot refuses, and the image is still right.
-	_ = ext4w.MarkSparse(dst)
 	h := sha256.New()
 	for off := int64(0); off < hdr.Size; {
 		if err := ctx.Err(); err != nil {

@@ -4,18 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-
-	"github.com/ext4pack/ext4pack/ext4w"
 )
 
 // region is bytes written into a test image; the rest of it is holes.
@@ -74,27 +70,6 @@ func imageCases() []imageCase {
 		{name: "hole-at-end-unaligned", size: mib + 100, regions: []region{{0, randBytes(9, 8192)}}},
 		{name: "zero-tail-unaligned", size: 8192 + 100, regions: []region{{0, append(randBytes(10, 8192), make([]byte, 100)...)}}},
 	}
-}
-
-// superblock returns the smallest ext4 superblock ExtractRootfs takes for
-// an image of size bytes: the magic, 4 KiB blocks and the block count;
-// without metadata_csum it has no checksum to get right.
-func superblock(size int64) []byte {
-	sb := ext4w.Superblock{Magic: 0xEF53, LogBlockSize: 2}
-	blocks := uint64(size / 4096)
-	sb.BlocksCountLo, sb.BlocksCountHi = uint32(blocks), uint32(blocks>>32)
-	b, err := binary.Append(nil, binary.LittleEndian, &sb)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// ext4Case returns c with a superblock for its size at byte 1024, over
-// whatever c has there, so that ExtractRootfs takes its bundle.
-func ext4Case(c imageCase) imageCase {
-	c.regions = append(slices.Clone(c.regions), region{1024, superblock(c.size)})
-	return c
 }
 
 // makeImage creates the image of c in dir, and returns it open for reading

@@ -53,6 +53,7 @@ type options struct {
 	modTime     time.Time
 	concurrency int
 	progress    func(done, total int64)
+	checkRootfs func(head []byte, size int64) error
 	level       zstd.EncoderLevel
 	windowSize  int
 	frameSize   int64
@@ -128,6 +129,19 @@ func WithConcurrency(n int) Option {
 func WithProgress(fn func(done, total int64)) Option {
 	return func(o *options) error {
 		o.progress = fn
+		return nil
+	}
+}
+
+// WithRootfsCheck sets a function ExtractRootfs calls with the start of
+// the bundle's image (its first 4 KiB, or all of a smaller one) and the
+// image's size, before it hashes or writes anything: an error from it
+// stops the extraction, wrapped with the member's name. It is how a
+// caller that knows the image's format refuses, at once, a bundle that
+// claims terabytes of holes. The default is no check.
+func WithRootfsCheck(check func(head []byte, size int64) error) Option {
+	return func(o *options) error {
+		o.checkRootfs = check
 		return nil
 	}
 }

@@ -1,3 +1,5 @@
+//go:build !ext4pack_portable
+
 package ext4w
 
 import (

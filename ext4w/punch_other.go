@@ -1,4 +1,7 @@
-//go:build !linux && !windows
+// ext4pack_portable gives Linux this file too, so that its tests run the
+// code macOS and the BSDs run (make test).
+
+//go:build (!linux && !windows) || (linux && ext4pack_portable)
 
 package ext4w
 

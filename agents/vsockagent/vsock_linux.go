@@ -1,18 +1,18 @@
+//go:build !ext4pack_portable
+
 package main
 
 import (
 	"fmt"
+	"golang.org/x/sys/unix"
 	"net"
 	"os"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
-// vsockAddr is one end of an AF_VSOCK connection.
-type vsockAddr struct{ cid, port uint32 }
+type vsockAddr struct{ cid, port uint32 } // one end of an AF_VSOCK connection
 
 func (a vsockAddr) Network() string { return "vsock" }
 func (a vsockAddr) String() string  { return fmt.Sprintf("%d:%d", a.cid, a.port) }

@@ -1,3 +1,5 @@
+//go:build !ext4pack_portable
+
 package main
 
 import (
@@ -16,6 +18,10 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// vsockStub says the agent was built with vsock_other.go, which cannot
+// serve: not here, vsock_linux.go serves.
+const vsockStub = false
 
 // dialVsock connects to port of cid. Tests only: the agent never dials.
 func dialVsock(cid, port uint32) (net.Conn, error) {

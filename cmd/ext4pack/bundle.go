@@ -1,21 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ext4pack/ext4pack"
-	"github.com/ext4pack/ext4pack/agents"
-	"github.com/ext4pack/ext4pack/bundle"
 )
 
-func makeBundleCommand() *cli.Command {
+func makeBundleCommand(s *session) *cli.Command {
 	return &cli.Command{
 		Name:  "make-bundle",
 		Usage: "write a microVM image bundle (.tar.zst of manifest.json and rootfs.ext4) from a rootfs tar or a container image",
@@ -36,10 +33,10 @@ Examples:
 			&cli.StringFlag{Name: "agent-bin", Usage: "use this static Linux binary as the vsock agent instead of the built-in one"},
 			&cli.StringFlag{Name: "init-bin", Usage: "use this static Linux binary as ext4pack-init instead of the built-in one"},
 			&cli.BoolFlag{Name: "no-agents", Usage: "add no guest files"},
-			&cli.StringFlag{Name: "compression", Value: "best", Usage: "zstd level: " + strings.Join(bundle.Levels, ", ") + " (faster to smaller)"},
+			&cli.StringFlag{Name: "compression", Value: "best", Usage: "zstd level: " + strings.Join(ext4pack.CompressionLevels, ", ") + " (faster to smaller)"},
 			&cli.BoolFlag{Name: "json", Usage: "print a catalog entry as JSON instead of three lines"},
 		),
-		Action: makeBundle,
+		Action: func(c *cli.Context) error { return makeBundle(c, s) },
 	}
 }
 
@@ -64,7 +61,7 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 	if a.name == "" {
 		return a, usagef("make-bundle needs --name NAME")
 	}
-	if err := bundle.ValidateName(a.name); err != nil {
+	if err := ext4pack.ValidateName(a.name); err != nil {
 		return a, usagef("--name %q: 1-64 characters of [a-z0-9._-], starting with a letter or digit", a.name)
 	}
 	if s := c.String("arch"); s != "" {
@@ -75,8 +72,8 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 		a.arch = arch
 	}
 	a.compression = c.String("compression")
-	if _, err := bundle.ParseLevel(a.compression); err != nil {
-		return a, usagef("--compression %q: use one of %s", a.compression, strings.Join(bundle.Levels, ", "))
+	if !slices.Contains(ext4pack.CompressionLevels, a.compression) {
+		return a, usagef("--compression %q: use one of %s", a.compression, strings.Join(ext4pack.CompressionLevels, ", "))
 	}
 	if c.IsSet("agent-bin") {
 		if a.noAgents {
@@ -98,8 +95,10 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 		}
 		a.initBin = b
 	}
-	if !a.noAgents && a.agentBin == nil && !agents.Embedded {
-		return a, agents.ErrNoAgents
+	// Said before the input's flags are looked at, where the library's
+	// BundleOptions.Check would say it after them.
+	if !a.noAgents && a.agentBin == nil && !ext4pack.AgentsEmbedded {
+		return a, ext4pack.ErrNoAgents
 	}
 	if a.out != "" {
 		if st, err := os.Stat(a.out); err == nil && st.IsDir() {
@@ -109,7 +108,7 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 	return a, nil
 }
 
-func makeBundle(c *cli.Context) error {
+func makeBundle(c *cli.Context, s *session) error {
 	a, err := parseBundleArgs(c)
 	if err != nil {
 		return err
@@ -118,62 +117,41 @@ func makeBundle(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	src, err := source(c)
+	if err != nil {
+		return err
+	}
 	o.Arch = a.arch
 	o.Bundle = &ext4pack.BundleOptions{Name: a.name, Distro: a.distro, KernelRef: a.kernelRef,
 		Description: a.description, AgentBin: a.agentBin, InitBin: a.initBin, NoAgents: a.noAgents, Compression: a.compression}
-	// Before the input is opened: a memory budget too small to compress
-	// in fails at once.
-	if err := o.Bundle.Check(); err != nil {
-		return err
-	}
-	dir := "."
-	if a.out != "" {
-		dir = filepath.Dir(a.out)
-	}
-	// The image is an intermediate: a hidden temporary file beside the
-	// bundle, on the same filesystem, removed whatever happens.
-	img, err := createTemp(filepath.Join(dir, a.name+".rootfs.ext4"))
-	if err != nil {
-		return err
-	}
-	defer discard(img)
 	p := newProgress(c)
 	defer p.done()
-	b, err := build(c, img, p, o)
+	o.Progress = p.report
+	o.ImageBuilt = func(b *ext4pack.Built) {
+		if b.Image != nil {
+			fmt.Fprintf(c.App.ErrWriter, "ext4pack: image %s (%s, %d layers)\n", b.Image.Ref, b.Image.Platform, b.Image.Layers)
+		}
+		if b.GuestMessage != "" {
+			fmt.Fprintln(c.App.ErrWriter, b.GuestMessage)
+		}
+	}
+	// The library checks the options (a memory budget too small to
+	// compress in fails at once), builds the image into a temporary file
+	// beside the bundle, and writes the bundle.
+	var res *ext4pack.BundleResult
+	err = s.do(func() (string, error) {
+		r, err := ext4pack.MakeBundle(c.Context, src, a.out, o)
+		if err != nil {
+			return "", describe(c, err)
+		}
+		res = r
+		return r.Path, nil
+	})
 	if err != nil {
-		return describe(c, err, img.Name())
-	}
-	if b.Image != nil {
-		fmt.Fprintf(c.App.ErrWriter, "ext4pack: image %s (%s, %d layers)\n", b.Image.Ref, b.Image.Platform, b.Image.Layers)
-	}
-	if b.GuestMessage != "" {
-		fmt.Fprintln(c.App.ErrWriter, b.GuestMessage)
-	}
-	out := a.out
-	if out == "" {
-		out = a.name + "-" + b.Arch + ".tar.zst"
-	}
-	abs, err := filepath.Abs(out)
-	if err != nil {
-		return err
-	}
-	f, err := createTemp(abs)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	res, err := ext4pack.WriteBundle(c.Context, img, b, bw, p.report)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err != nil {
-		discard(f)
-		return describe(c, err, abs)
-	}
-	if err := commit(f, abs); err != nil {
 		return err
 	}
 	p.done()
+	b := res.Built
 	if a.json {
 		entry := struct {
 			Name          string `json:"name"`
@@ -188,6 +166,6 @@ func makeBundle(c *cli.Context) error {
 		enc := json.NewEncoder(c.App.Writer)
 		return enc.Encode(entry)
 	}
-	fmt.Fprintf(c.App.Writer, "path: %s\nsha256: %s\nsize: %d\n", abs, res.SHA256, res.Size)
+	fmt.Fprintf(c.App.Writer, "path: %s\nsha256: %s\nsize: %d\n", res.Path, res.SHA256, res.Size)
 	return nil
 }

@@ -3,18 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ext4pack/ext4pack"
-	"github.com/ext4pack/ext4pack/ext4w"
 )
 
 // imageFlags are the flags image and make-bundle share.
@@ -30,7 +27,7 @@ func imageFlags() []cli.Flag {
 	}
 }
 
-func imageCommand() *cli.Command {
+func imageCommand(s *session) *cli.Command {
 	return &cli.Command{
 		Name:      "image",
 		Usage:     "write an ext4 image from a rootfs tar or a container image",
@@ -54,8 +51,7 @@ func imageCommand() *cli.Command {
 			if out == "" {
 				return usagef("image needs --out IMAGE")
 			}
-			_, err = buildImage(c, out, o)
-			return err
+			return buildImage(c, s, out, o)
 		},
 	}
 }
@@ -83,10 +79,10 @@ func buildOptions(c *cli.Context) (ext4pack.Options, error) {
 		if err != nil {
 			return o, usagef("--size %q: %v", s, err)
 		}
-		if n < ext4w.MinSize {
+		if n < ext4pack.MinSize {
 			return o, usagef("--size %q: the minimum is 64 MiB", s)
 		}
-		if n > ext4w.MaxSize {
+		if n > ext4pack.MaxSize {
 			return o, usagef("--size %q: the maximum is 16 TiB", s)
 		}
 		o.Size = n
@@ -123,106 +119,62 @@ func buildOptions(c *cli.Context) (ext4pack.Options, error) {
 	return o, nil
 }
 
-// openSource opens the input the flags name.
-func openSource(c *cli.Context) (ext4pack.Source, func(), error) {
+// source is the input the flags name: a tar file, which the library
+// opens once the options are checked and the output made, standard input,
+// or an image.
+func source(c *cli.Context) (ext4pack.Source, error) {
 	if img := c.String("image"); img != "" {
-		return ext4pack.Source{Image: img, Platform: c.String("platform")}, func() {}, nil
+		return ext4pack.Source{Image: img, Platform: c.String("platform")}, nil
 	}
 	name := c.String("rootfs-tar")
-	in, size, err := openInput(name)
-	if err != nil {
-		return ext4pack.Source{}, nil, err
+	if name != "-" {
+		return ext4pack.Source{TarPath: name}, nil
 	}
-	return ext4pack.Source{Tar: in, TarName: inputName(name), TarSize: size}, func() { in.Close() }, nil
-}
-
-// openInput opens --rootfs-tar, "-" being standard input, and returns its
-// size where it is a file.
-func openInput(name string) (io.ReadCloser, int64, error) {
-	if name == "-" {
-		if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			// Most likely a terminal, where reading would wait for a tar
-			// nobody types. /dev/null is let through: it is an empty
-			// input, and says so.
-			if null, err := os.Stat(os.DevNull); err != nil || !os.SameFile(st, null) {
-				return nil, 0, usagef("--rootfs-tar - reads the tar from standard input, which is a terminal; pipe a tar in (docker export ... | ext4pack ...)")
-			}
+	if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		// Most likely a terminal, where reading would wait for a tar
+		// nobody types. /dev/null is let through: it is an empty
+		// input, and says so.
+		if null, err := os.Stat(os.DevNull); err != nil || !os.SameFile(st, null) {
+			return ext4pack.Source{}, usagef("--rootfs-tar - reads the tar from standard input, which is a terminal; pipe a tar in (docker export ... | ext4pack ...)")
 		}
-		return io.NopCloser(os.Stdin), 0, nil
 	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, 0, fmt.Errorf("rootfs tar: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, fmt.Errorf("rootfs tar: %w", err)
-	}
-	if st.IsDir() {
-		f.Close()
-		return nil, 0, fmt.Errorf("rootfs tar %s is a directory", name)
-	}
-	var size int64
-	if st.Mode().IsRegular() {
-		size = st.Size()
-	}
-	return f, size, nil
-}
-
-// inputName is how messages name --rootfs-tar.
-func inputName(name string) string {
-	if name == "-" {
-		return "standard input"
-	}
-	return name
+	return ext4pack.Source{Tar: os.Stdin, TarName: "standard input"}, nil
 }
 
 // buildImage builds the image at out. Nothing is left at out, nor beside
 // it, unless it succeeds.
-func buildImage(c *cli.Context, out string, o ext4pack.Options) (*ext4pack.Built, error) {
-	f, err := createTemp(out)
+func buildImage(c *cli.Context, s *session, out string, o ext4pack.Options) error {
+	src, err := source(c)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p := newProgress(c)
-	b, err := build(c, f, p, o)
-	p.done()
-	if err != nil {
-		discard(f)
-		return nil, describe(c, err, out)
-	}
-	return b, commit(f, out)
-}
-
-// build runs the library's Build on the input the flags name, into f.
-func build(c *cli.Context, f *os.File, p *progress, o ext4pack.Options) (*ext4pack.Built, error) {
-	src, closeSrc, err := openSource(c)
-	if err != nil {
-		return nil, err
-	}
-	defer closeSrc()
+	defer p.done()
 	o.Progress = p.report
-	return ext4pack.Build(c.Context, src, f, o)
+	return s.do(func() (string, error) {
+		_, err := ext4pack.BuildImage(c.Context, src, out, o)
+		p.done()
+		if err != nil {
+			return "", describe(c, err)
+		}
+		return out, nil
+	})
 }
 
 // describe adds what a user needs to an error: how much a too small
-// image needs, and the output path for a full disk.
-func describe(c *cli.Context, err error, out string) error {
+// image needs, in the flags' words. (The library names the output for a
+// full disk.)
+func describe(c *cli.Context, err error) error {
 	const mib = 1 << 20
-	var se *ext4w.SizeError
+	var se *ext4pack.SizeError
 	switch {
-	case errors.As(err, &se) && errors.Is(err, ext4w.ErrTooManyInodes):
+	case errors.As(err, &se) && errors.Is(err, ext4pack.ErrTooManyInodes):
 		return fmt.Errorf("not enough inodes: %s needs at least %d, the image would have %d; raise --inodes (or leave it out to size it from the %s)",
 			inputWhat(c), se.NeedInodes, se.HaveInodes, strings.TrimPrefix(inputWhat(c), "the "))
 	case errors.As(err, &se):
 		need := (se.NeedBytes + mib - 1) / mib
 		return fmt.Errorf("--size %s is too small: %s needs at least %d MiB, the image has %d MiB (the first entry that did not fit is %q); use --size %dM or more, or leave --size out to size the image from the %s",
 			c.String("size"), inputWhat(c), need, se.HaveBytes/mib, se.FirstFailed, need, strings.TrimPrefix(inputWhat(c), "the "))
-	case errors.Is(err, syscall.ENOSPC):
-		return fmt.Errorf("writing %s: no space left on device; nothing was left behind (%w)", out, err)
-	case errors.Is(err, syscall.EDQUOT):
-		return fmt.Errorf("writing %s: disk quota exceeded; nothing was left behind (%w)", out, err)
 	}
 	return err
 }
@@ -256,7 +208,7 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size", s)
 	}
 	b := v * mult
-	if b > float64(ext4w.MaxSize) {
+	if b > float64(ext4pack.MaxSize) {
 		return 0, fmt.Errorf("%s is more than the 16 TiB maximum", s)
 	}
 	n := int64(b)

@@ -16,7 +16,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ext4pack/ext4pack"
-	"github.com/ext4pack/ext4pack/agents"
 )
 
 // gitCommit is the git commit the binary was built from; when the build
@@ -39,7 +38,7 @@ type exitError struct {
 
 func (e exitError) Error() string { return e.err.Error() }
 
-func newApp(stdout, stderr io.Writer) *cli.App {
+func newApp(s *session, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:  "ext4pack",
 		Usage: "turn a rootfs tar or a container image into an ext4 image or a microVM bundle",
@@ -50,9 +49,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
-			imageCommand(),
-			makeBundleCommand(),
-			inspectCommand(),
+			imageCommand(s),
+			makeBundleCommand(s),
+			inspectCommand(s),
 			versionCommand(),
 		},
 		// Errors are printed once, by main, with the right exit code.
@@ -83,12 +82,12 @@ func versionCommand() *cli.Command {
 
 // printVersion writes what `ext4pack version` prints (SPEC "CLI"): the
 // version, the commit, the Go version, and the SHA-256 of each guest binary
-// this build carries, whatever the agents package embeds.
+// this build carries.
 func printVersion(w io.Writer) {
 	fmt.Fprintf(w, "ext4pack %s\n", ext4pack.Version)
 	fmt.Fprintf(w, "commit: %s\n", buildCommit())
 	fmt.Fprintf(w, "go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	bins := agents.Binaries()
+	bins := ext4pack.GuestBinaries()
 	if len(bins) == 0 {
 		fmt.Fprintln(w, "guest binaries: none embedded (build with `make build` or `make dist`)")
 	}
@@ -138,19 +137,21 @@ func main() {
 
 // run executes the command line and returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	s := newSession()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	finished := make(chan struct{})
+	defer close(finished)
 	go func() {
-		s := <-sigs
-		cleanupTemps()
-		code := 130
-		if s == syscall.SIGTERM {
-			code = 143
+		select {
+		case sig := <-sigs:
+			s.interrupt(sig, stderr)
+		case <-finished:
 		}
-		fmt.Fprintf(stderr, "ext4pack: interrupted (%v); no output written\n", s)
-		os.Exit(code)
 	}()
-	err := newApp(stdout, stderr).Run(args)
+	err := newApp(s, stdout, stderr).RunContext(s.ctx, args)
+	s.finish()
 	if err == nil {
 		return 0
 	}

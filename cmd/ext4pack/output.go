@@ -1,121 +1,73 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"sync"
+	"syscall"
 )
 
-// Outputs are written to a temporary file beside the target and renamed
-// into place on success; a failure or a signal removes the temporary file
-// (SPEC "Output files").
-//
-// temps guards the set of temporary files and the rename: the signal
-// handler's cleanupTemps takes the lock and never gives it back, so once
-// it has run no temporary file can be made and none renamed into place.
-var temps struct {
-	sync.Mutex
-	paths   map[string]*os.File
-	done    []string // outputs this run renamed into place
-	stopped bool     // cleanupTemps ran: the process is exiting
+// The library writes the outputs: to a temporary file beside the target,
+// renamed into place on success, and removed on failure or once the
+// context is cancelled, before it returns (SPEC "Output files"). What is
+// left to the command is a signal: it cancels the context, waits for the
+// library to return, removes an output already renamed into place (a
+// signal while the command prints or exits leaves no output either), says
+// so and exits 130 or 143.
+type session struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	// mu is held while the library works and its output is recorded.
+	// The signal handler takes it, so that it waits for the library to
+	// return, and never gives it back: once it has, no output is made.
+	mu      sync.Mutex
+	outputs []string // outputs the library renamed into place
 }
 
-// errInterrupted is returned to the main goroutine if it reaches an
-// output step after a signal; the process exits before it matters.
-var errInterrupted = errors.New("interrupted")
-
-// createTemp makes the temporary file for final, in final's directory so
-// that the rename is atomic.
-func createTemp(final string) (*os.File, error) {
-	dir, base := filepath.Split(final)
-	if dir == "" {
-		dir = "."
-	}
-	st, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("output directory %s: %w", dir, err)
-	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("output directory %s is not a directory", dir)
-	}
-	if st, err := os.Stat(final); err == nil && st.IsDir() {
-		// Found now rather than at the rename, after all the work.
-		return nil, fmt.Errorf("output %s is a directory", final)
-	}
-	temps.Lock()
-	defer temps.Unlock()
-	if temps.stopped {
-		return nil, errInterrupted
-	}
-	// Registered under the same lock it is made in, so that a signal
-	// cannot fall between the two and leave it behind.
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("creating the output in %s: %w", dir, err)
-	}
-	if temps.paths == nil {
-		temps.paths = map[string]*os.File{}
-	}
-	temps.paths[f.Name()] = f
-	return f, nil
+func newSession() *session {
+	s := &session{}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
 }
 
-// commit syncs and closes f and renames it to final.
-func commit(f *os.File, final string) error {
-	fail := func(err error) error {
-		discard(f)
-		return fmt.Errorf("writing %s: %w", final, err)
+// do runs fn, a call of the library that writes the output it returns
+// ("" for none). After a signal it never returns: the handler ends the
+// process, with the library's temporary files gone and the output too.
+func (s *session) do(fn func() (output string, err error)) error {
+	s.mu.Lock()
+	out, err := fn()
+	if err == nil && out != "" {
+		s.outputs = append(s.outputs, out)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	interrupted := s.ctx.Err() != nil
+	s.mu.Unlock()
+	if interrupted {
+		select {}
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		return fail(err)
-	}
-	temps.Lock()
-	defer temps.Unlock()
-	if temps.stopped {
-		return errInterrupted
-	}
-	delete(temps.paths, f.Name())
-	if err := os.Rename(f.Name(), final); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("renaming the output into place as %s: %w", final, err)
-	}
-	temps.done = append(temps.done, final)
-	return nil
+	return err
 }
 
-// discard closes and removes a temporary file.
-func discard(f *os.File) {
-	f.Close()
-	temps.Lock()
-	defer temps.Unlock()
-	os.Remove(f.Name())
-	delete(temps.paths, f.Name())
-}
-
-// cleanupTemps removes every temporary file still there. The signal
-// handler calls it just before it exits; it keeps the lock, so that the
-// main goroutine, still running, cannot make or rename an output after it.
-func cleanupTemps() {
-	temps.Lock()
-	temps.stopped = true
-	for p, f := range temps.paths {
-		// Closed first: Windows does not remove a file that is open.
-		// The goroutine still writing it fails, and the process exits.
-		f.Close()
+// interrupt is the signal handler's work: it stops the library, waits
+// for it, removes what it wrote and exits.
+func (s *session) interrupt(sig os.Signal, stderr io.Writer) {
+	s.cancel()
+	s.mu.Lock()
+	for _, p := range s.outputs {
 		os.Remove(p)
 	}
-	// A signal after the rename, while ext4pack prints or exits, leaves
-	// no output either: the handler says none was written.
-	for _, p := range temps.done {
-		os.Remove(p)
+	code := 130
+	if sig == syscall.SIGTERM {
+		code = 143
 	}
-	temps.paths, temps.done = nil, nil
+	fmt.Fprintf(stderr, "ext4pack: interrupted (%v); no output written\n", sig)
+	os.Exit(code)
+}
+
+// finish is the last thing run does: it waits for a signal handler that
+// has begun, which ends the process, and keeps one that has not from
+// removing the output of a run that finished.
+func (s *session) finish() {
+	s.mu.Lock()
 }

@@ -169,8 +169,8 @@ func TestSignalSweep(t *testing.T) {
 // renamed into place, while make-bundle prints its three lines (here
 // held up by a full stdout pipe), makes the handler say "interrupted;
 // no output written" and exit 143, yet the bundle stays: SPEC says an
-// interrupt leaves no output. cleanupTemps only knows the temporary
-// files, not the outputs already committed.
+// interrupt leaves no output. The library removes only its temporary
+// files; the handler removes the output the library renamed into place.
 func TestBugSignalAfterCommit(t *testing.T) {
 	bin := buildBinary(t)
 	in := dataTar(t, 1, 10)

@@ -298,15 +298,6 @@ func guestImage(t *testing.T, env *bootEnv, g guest, base string, extra bootCase
 	return res.image
 }
 
-// enlargedDisk is the size a guest's disk is given on its first boot, sparse:
-// a VM manager's `truncate -s 4G`, which the guest must grow / to.
-const enlargedDisk = 4 << 30
-
-// hugeDisk is the disk of the one guest that grows from 64 MiB to 1 TiB,
-// past the 64 GiB that mke2fs's reserved GDT blocks reach: the kernel
-// converts the filesystem to meta_bg on the way.
-const hugeDisk = 1 << 40
-
 // growHelper is what a guest's growth control removes from the image: the
 // helper, or in an ext4pack-init guest, where it is PID 1, the switch.
 func growHelper(g guest) string {

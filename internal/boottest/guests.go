@@ -128,6 +128,15 @@ var matrix = []guest{
 	{name: "busybox-aarch64", arch: "aarch64", base: baseBusybox, init: "busybox", start: startBusyboxInit, poweroff: "signal:USR2"},
 }
 
+// enlargedDisk is the size a guest's disk is given on its first boot, sparse:
+// a VM manager's `truncate -s 4G`, which the guest must grow / to.
+const enlargedDisk = 4 << 30
+
+// hugeDisk is the disk of the one guest that grows from 64 MiB to 1 TiB,
+// past the 64 GiB that mke2fs's reserved GDT blocks reach: the kernel
+// converts the filesystem to meta_bg on the way.
+const hugeDisk = 1 << 40
+
 // inittabAgentLine stands, in guest.agentLinks, for the agent's respawn
 // line in /etc/inittab: the control takes that line out.
 const inittabAgentLine = "inittab:respawn"
