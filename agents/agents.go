@@ -82,9 +82,10 @@ const (
 	TypeRegular FileType = iota + 1
 	TypeDir
 	TypeSymlink
+	TypeCharDevice
 )
 
-// String returns "regular", "dir" or "symlink".
+// String returns "regular", "dir", "symlink" or "char device".
 func (t FileType) String() string {
 	switch t {
 	case TypeRegular:
@@ -93,6 +94,8 @@ func (t FileType) String() string {
 		return "dir"
 	case TypeSymlink:
 		return "symlink"
+	case TypeCharDevice:
+		return "char device"
 	}
 	return "FileType(" + strconv.Itoa(int(t)) + ")"
 }
@@ -106,6 +109,11 @@ type File struct {
 	Gid    uint32
 	Data   []byte // contents of a regular file; the caller owns it
 	Target string // target of a symlink
+	// Major and Minor number a device.
+	Major, Minor uint32
+	// IfMissing says to write the file only where the image has nothing
+	// at Path, and to keep, silently, what it has.
+	IfMissing bool
 }
 
 // Options says which guest the files are for.

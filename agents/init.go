@@ -231,7 +231,7 @@ func initFiles(opts Options, port uint32) ([]File, error) {
 		}, nil
 
 	case InitExt4pack:
-		files := []File{symlink(sbinInit, initBinPath)}
+		files := []File{symlink(sbinInit, initBinPath), devNull}
 		if port != DefaultVsockPort {
 			files = append(files, regular(vsockPortFile, 0o644, []byte(portStr+"\n")))
 		}
@@ -268,6 +268,15 @@ func growFiles(in InitSystem) []File {
 	}
 	return files
 }
+
+// devNull is /dev/null for a guest whose PID 1 is ext4pack-init, where the
+// image has none. A Go program's runtime opens /dev/null before main on
+// the descriptors 0-2 the kernel left closed, which it does when it cannot
+// open /dev/console; where it cannot open /dev/null either (no devtmpfs
+// mounted on /dev by the kernel, and no node in the image), it exits, and
+// PID 1 exiting panics the kernel. Once running, ext4pack-init mounts
+// devtmpfs over it.
+var devNull = File{Path: "/dev/null", Type: TypeCharDevice, Mode: 0o666, Major: 1, Minor: 3, IfMissing: true}
 
 func symlink(p, target string) File {
 	return File{Path: p, Type: TypeSymlink, Mode: symlinkPermissions, Target: target}

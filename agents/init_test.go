@@ -20,6 +20,9 @@ var common = []string{
 const alpineInittab = "# /etc/inittab\n\n::sysinit:/sbin/openrc sysinit\n::sysinit:/sbin/openrc boot\n::wait:/sbin/openrc default\n" +
 	"tty1::respawn:/sbin/getty 38400 tty1\n::ctrlaltdel:/sbin/reboot\n::shutdown:/sbin/openrc shutdown\n"
 
+// charNull stands, in TestForImage's extra files, for /dev/null.
+const charNull = "char 1:3"
+
 const debianInittab = "id:2:initdefault:\nsi::sysinit:/etc/init.d/rcS\nl2:2:wait:/etc/init.d/rc 2\n1:2345:respawn:/sbin/getty --noclear 38400 tty1\n"
 
 // TestForImage is SPEC "Guest init systems": each init gets the files that
@@ -97,11 +100,13 @@ func TestForImage(t *testing.T) {
 			"/usr/local/libexec/banger-sysinit": "",
 		}, "sysvinit"},
 		{"no init", Image{Init: InitSystem{Why: "no /sbin/init"}}, InitExt4pack, map[string]string{
+			"/dev/null":                     charNull,
 			"/sbin/init":                    "/usr/local/sbin/ext4pack-init",
 			"/usr/local/sbin/ext4pack-init": "",
 		}, "ext4pack-init (no /sbin/init)"},
 		{"ext4pack-init from an earlier make-bundle", Image{HasNetTool: true, Init: InitSystem{
 			Name: InitExt4pack, Path: "/usr/local/sbin/ext4pack-init"}}, InitExt4pack, map[string]string{
+			"/dev/null":                     charNull,
 			"/sbin/init":                    "/usr/local/sbin/ext4pack-init",
 			"/usr/local/sbin/ext4pack-init": "",
 		}, "ext4pack-init"},
@@ -127,6 +132,10 @@ func TestForImage(t *testing.T) {
 				switch {
 				case slices.Contains(common, f.Path):
 				case !ok:
+				case target == charNull:
+					if f.Type != TypeCharDevice || f.Major != 1 || f.Minor != 3 || f.Mode != 0o666 || !f.IfMissing {
+						t.Errorf("%s: %+v, want /dev/null (char 1:3, 0666), written only where the image has none", f.Path, f)
+					}
 				case target != "" && (f.Type != TypeSymlink || f.Target != target):
 					t.Errorf("%s: %v -> %q, want a symlink to %q", f.Path, f.Type, f.Target, target)
 				case target == "" && f.Type != TypeRegular:

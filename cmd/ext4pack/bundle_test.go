@@ -160,7 +160,7 @@ func TestMakeBundle(t *testing.T) {
 	if m.Name != "every-type" || m.Arch != "x86_64" || m.Distro != "testos" || m.KernelRef != "vmlinux-6.1" ||
 		m.Description != "every entry type" || m.Rootfs != "rootfs.ext4" || m.RootfsSizeBytes != int64(len(img)) ||
 		m.RootfsSHA256 != hex.EncodeToString(imgSum[:]) || m.CreatedBy != "ext4pack "+ext4pack.Version ||
-		m.GuestInit != "ext4pack-init" {
+		m.GuestInit != "ext4pack-init" || !m.RootfsGrows {
 		t.Errorf("manifest %+v", m)
 	}
 	imgPath := filepath.Join(t.TempDir(), "rootfs.ext4")
