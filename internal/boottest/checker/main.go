@@ -360,8 +360,9 @@ func checkLoad(c config) {
 		}
 	}
 	report("agent-load", failed.Load() == 0 && ok.Load() >= loadClients*loadRequests && took >= loadTime && cycles > 0 && len(accepts) == 0,
-		"%d clients: %d requests answered, %d failed (first: %v) in %v; %d GC cycles in the agent meanwhile; its accept lines: %q",
-		loadClients, ok.Load(), failed.Load(), firstErr, took.Round(100*time.Millisecond), cycles, accepts)
+		"%d clients: %d requests answered, %d failed (first: %v) in %v; %d GC cycles in the agent meanwhile; its accept lines: %q; "+
+			"client connects begun again after EINTR: %d",
+		loadClients, ok.Load(), failed.Load(), firstErr, took.Round(100*time.Millisecond), cycles, accepts, connectEINTR.Load())
 }
 
 func checkMode(name, p, want string) {
@@ -424,23 +425,38 @@ func agentGet(c config, path string, deadline time.Time) (string, error) {
 	}
 }
 
+// connectEINTR counts the connects dialVsock began again after a signal.
+var connectEINTR atomic.Int64
+
+// dialVsock connects to port of cid. A blocking vsock connect sleeps until
+// the peer answers, and a signal in that sleep (the Go runtime's own
+// preemption signal) fails it with EINTR, having cancelled it: the client
+// begins again on a new socket, as Go's net package would.
 func dialVsock(cid, port uint32) (net.Conn, error) {
-	fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("socket AF_VSOCK", err)
+	for {
+		fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, os.NewSyscallError("socket AF_VSOCK", err)
+		}
+		err = unix.Connect(fd, &unix.SockaddrVM{CID: cid, Port: port})
+		if err == unix.EINTR {
+			unix.Close(fd)
+			connectEINTR.Add(1)
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("connect vsock", err)
+		}
+		// Non-blocking after the connect: os.File then waits on the
+		// poller, so that the client's timeout, which closes the
+		// connection, ends a read that hangs.
+		if err := unix.SetNonblock(fd, true); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setnonblock", err)
+		}
+		return &fdConn{os.NewFile(uintptr(fd), "vsock")}, nil
 	}
-	if err := unix.Connect(fd, &unix.SockaddrVM{CID: cid, Port: port}); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("connect vsock", err)
-	}
-	// Non-blocking after the connect: os.File then waits on the poller,
-	// so that the client's timeout, which closes the connection, ends a
-	// read that hangs.
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("setnonblock", err)
-	}
-	return &fdConn{os.NewFile(uintptr(fd), "vsock")}, nil
 }
 
 // fdConn is a connected socket as a net.Conn, enough for net/http.
