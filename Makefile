@@ -50,11 +50,14 @@ agents/bin/banger-vsock-agent-x86_64: $(wildcard agents/vsockagent/*.go) go.mod
 agents/bin/banger-vsock-agent-aarch64: $(wildcard agents/vsockagent/*.go) go.mod
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 GOARM64=v8.0 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/vsockagent
 
+# ext4pack-init is pinned to the base instruction set as the agent is: its
+# bytes must not depend on the builder's GOAMD64/GOARM64, and as PID 1 a
+# v3 build would die of SIGILL on an older CPU (internal/disttest checks).
 agents/bin/ext4pack-init-x86_64: $(wildcard agents/ext4packinit/*.go) go.mod
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/ext4packinit
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/ext4packinit
 
 agents/bin/ext4pack-init-aarch64: $(wildcard agents/ext4packinit/*.go) go.mod
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/ext4packinit
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 GOARM64=v8.0 $(GO) build $(AGENT_FLAGS) -o $@ ./agents/ext4packinit
 
 # vet also for macOS, a platform ext4pack runs on: it catches Linux-only
 # calls in files without a _linux suffix, tests included. Windows, where
@@ -71,11 +74,14 @@ vet:
 # their own for other systems once more, built with ext4pack_portable:
 # Linux then compiles what macOS and Windows do (zeros written where
 # Linux punches holes, holes found by reading where it has SEEK_DATA, the
-# agent's vsock stub), so that those files run in the tests too.
+# agent's vsock stub), so that those files run in the tests too. Then the
+# agents package as make build compiles it, with the guest binaries built
+# in (embedagents).
 PORTABLE_PKGS := . ./ext4w ./bundle ./agents/vsockagent
-test: vet
+test: vet agents
 	$(GO) test -count=1 -timeout 40m ./...
 	$(GO) test -count=1 -timeout 20m -tags ext4pack_portable $(PORTABLE_PKGS)
+	$(GO) test -count=1 -tags embedagents ./agents/
 
 # An image ext4pack makes from a Debian bookworm rootfs boots under qemu
 # (TCG unless the CPU has vmx or svm) and the guest checks itself; two

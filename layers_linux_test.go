@@ -25,9 +25,11 @@ var (
 // settle: an opaque marker before and after its directory's entries, a
 // directory replaced by a file and a file by a directory, a hardlink to
 // a lower file whose name a later layer replaces, a whiteout of nothing,
-// setuid files and capabilities in an upper layer.
+// setuid files and capabilities in an upper layer, a root named by two
+// layers and kept by the third.
 func layerCases(t *testing.T) [][]byte {
 	base := oracle.NewTar(t)
+	base.Dir("./", 0o751).Owner(0, 5).Time(t0) // the root, named
 	for _, d := range []string{"etc", "usr", "usr/bin", "d", "opqA", "opqA/lowdir", "opqB", "x", "dir2file", "hl", "dev", "keepmeta", "wd"} {
 		base.Dir(d, 0o755).Time(t0)
 	}
@@ -52,6 +54,7 @@ func layerCases(t *testing.T) [][]byte {
 	base.File("wd/y", 0o644, []byte("y")).Time(t0)
 
 	mid := oracle.NewTar(t)
+	mid.Dir(".", 0o755).Owner(0, 6).Time(t1).Xattr("user.root", "mid") // named again; top keeps it
 	mid.File("d/.wh.gone", 0o644, nil).Time(t1)
 	mid.File("opqA/.wh..wh..opq", 0o644, nil).Time(t1) // the marker first
 	mid.File("opqA/new", 0o644, []byte("new A")).Time(t1)
@@ -123,33 +126,74 @@ func TestLayersMatchOverlay(t *testing.T) {
 	}
 }
 
+// TestLayersUnnamedRoot: layers that never name the root give the image
+// the root ext4pack makes itself, root:root 0755 with the newest mtime of
+// any header (a whiteout's here), and the overlay reference agrees.
+func TestLayersUnnamedRoot(t *testing.T) {
+	lower := oracle.NewTar(t)
+	lower.Dir("etc", 0o755).Owner(0, 0).Time(t0)
+	lower.File("etc/a", 0o644, []byte("a")).Time(t0)
+	upper := oracle.NewTar(t)
+	upper.File("etc/b", 0o600, []byte("b")).Owner(3, 4).Time(t1)
+	upper.File("etc/.wh.a", 0o644, nil).Time(t2)
+	tars := [][]byte{lower.Bytes(), upper.Bytes()}
+	lay := ocitest.NewLayout(t, filepath.Join(t.TempDir(), "layout"))
+	lay.Tag("v1", lay.Image(ocitest.Image{Layers: []ocitest.Layer{{Tar: tars[0], Compression: "gzip"}, {Tar: tars[1]}}}))
+	lay.Close()
+	img, _ := buildFrom(t, "oci:"+lay.Dir+":v1", ext4pack.Options{})
+	ref := ocitest.Reference(t, tars...)
+	oracle.CompareMountWithDir(t, ref, img)
+	var st syscall.Stat_t
+	if err := syscall.Lstat(ref, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&0o7777 != 0o755 || st.Uid != 0 || st.Gid != 0 || !time.Unix(st.Mtim.Unix()).Equal(t2) {
+		t.Errorf("reference root: mode %o, %d:%d, mtime %v; want 0755, 0:0, %v", st.Mode&0o7777, st.Uid, st.Gid, time.Unix(st.Mtim.Unix()).UTC(), t2)
+	}
+}
+
 // TestOverlayJudgeSeesDifferences is the judge's negative control: an
-// image of the first two layers is not the overlay of all three, and the
-// comparison says where.
+// image of the first two layers, or of the first and the last, is not the
+// overlay of all three, and the comparison says where.
 func TestOverlayJudgeSeesDifferences(t *testing.T) {
 	tars := layerCases(t)
-	lay := ocitest.NewLayout(t, filepath.Join(t.TempDir(), "layout"))
-	lay.Tag("two", lay.Image(ocitest.Image{Layers: []ocitest.Layer{{Tar: tars[0]}, {Tar: tars[1]}}}))
-	lay.Close()
-	img := filepath.Join(t.TempDir(), "rootfs.ext4")
-	if _, err := ext4pack.BuildImage(context.Background(), ext4pack.Source{Image: "oci:" + lay.Dir}, img, ext4pack.Options{}); err != nil {
-		t.Fatal(err)
-	}
 	oracle.RequireRoot(t, "mounting images")
-	diffs, err := oracle.MountDiffDir(ocitest.Reference(t, tars...), img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]bool{"/hl/a": false, "/etc": false, "/d/added": false, "/hl/single": false}
-	for _, d := range diffs {
-		if _, ok := want[d.Path]; ok {
-			want[d.Path] = true
-		}
-	}
-	for p, seen := range want {
-		if !seen {
-			t.Errorf("the judge did not see that %s differs (diffs: %v)", p, diffs)
-		}
+	ref := ocitest.Reference(t, tars...)
+	for _, c := range []struct {
+		name   string
+		layers []int
+		want   []string // paths the judge must report
+	}{
+		{"the first two", []int{0, 1}, []string{"/hl/a", "/etc", "/d/added", "/hl/single"}},
+		// The root is the base layer's, not the middle layer's.
+		{"the first and the last", []int{0, 2}, []string{"/", "/d/gone", "/opqA/low1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lay := ocitest.NewLayout(t, filepath.Join(t.TempDir(), "layout"))
+			var ls []ocitest.Layer
+			for _, i := range c.layers {
+				ls = append(ls, ocitest.Layer{Tar: tars[i]})
+			}
+			lay.Tag("part", lay.Image(ocitest.Image{Layers: ls}))
+			lay.Close()
+			img := filepath.Join(t.TempDir(), "rootfs.ext4")
+			if _, err := ext4pack.BuildImage(context.Background(), ext4pack.Source{Image: "oci:" + lay.Dir}, img, ext4pack.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			diffs, err := oracle.MountDiffDir(ref, img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, d := range diffs {
+				seen[d.Path] = true
+			}
+			for _, p := range c.want {
+				if !seen[p] {
+					t.Errorf("the judge did not see that %s differs (diffs: %v)", p, diffs)
+				}
+			}
+		})
 	}
 }
 

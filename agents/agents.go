@@ -13,7 +13,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,7 +163,7 @@ var guest embed.FS
 // and what starts them under opts.Init (see ForImage, which fills Init from
 // an Image). All are owned by 0:0. The caller replaces any entry the tar has
 // at one of these paths, /etc/inittab included, which is given whole,
-// edited, and creates the missing parent directories that Parents lists.
+// edited, and creates the parent directories the tar lacks.
 func Files(opts Options) ([]File, error) {
 	if opts.Arch != ArchX86_64 && opts.Arch != ArchAarch64 {
 		return nil, fmt.Errorf("agents: unknown arch %q (want %s or %s)", opts.Arch, ArchX86_64, ArchAarch64)
@@ -222,22 +221,6 @@ func guestBinary(what string, given []byte, arch string, embedded func(string) (
 		return nil, err
 	}
 	return bin, nil
-}
-
-// Parents returns the directories above files, root excluded, as root:root
-// 0755 directories sorted by Path, each once. The caller creates those the
-// tar does not have and leaves the others as they are.
-func Parents(files []File) []File {
-	seen := make(map[string]bool)
-	var dirs []File
-	for _, f := range files {
-		for dir := path.Dir(f.Path); dir != "/" && dir != "." && !seen[dir]; dir = path.Dir(dir) {
-			seen[dir] = true
-			dirs = append(dirs, File{Path: dir, Type: TypeDir, Mode: 0o755})
-		}
-	}
-	slices.SortFunc(dirs, byFilePath)
-	return dirs
 }
 
 func byFilePath(a, b File) int { return strings.Compare(a.Path, b.Path) }

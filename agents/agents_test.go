@@ -241,38 +241,6 @@ func TestCheckAgent(t *testing.T) {
 	}
 }
 
-func TestParents(t *testing.T) {
-	files, err := Files(Options{Init: systemd, HasNetTool: true, NoGrow: true, Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []entry
-	for _, d := range Parents(files) {
-		got = append(got, entry{d.Path, d.Type, d.Mode, d.Uid, d.Gid, d.Target})
-	}
-	dir := func(p string) entry { return entry{p, TypeDir, 0o755, 0, 0, ""} }
-	want := []entry{
-		dir("/etc"),
-		dir("/etc/modules-load.d"),
-		dir("/etc/systemd"),
-		dir("/etc/systemd/system"),
-		dir("/etc/systemd/system/multi-user.target.wants"),
-		dir("/usr"),
-		dir("/usr/local"),
-		dir("/usr/local/bin"),
-		dir("/usr/local/libexec"),
-		dir("/var"),
-		dir("/var/lib"),
-		dir("/var/lib/banger"),
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("got  %v\nwant %v", got, want)
-	}
-	if p := Parents(nil); len(p) != 0 {
-		t.Errorf("Parents(nil) = %v", p)
-	}
-}
-
 // unitKeys returns the "Key=value" lines of a unit file, comments dropped.
 func unitKeys(unit string) []string {
 	var keys []string

@@ -18,9 +18,6 @@ var machines = map[string]elf.Machine{
 // make-bundle instead of a guest's boot.
 func CheckAgent(bin []byte, arch string) error { return checkBinary("agent", bin, arch) }
 
-// CheckInit is CheckAgent for ext4pack-init (--init-bin).
-func CheckInit(bin []byte, arch string) error { return checkBinary("ext4pack-init", bin, arch) }
-
 // checkBinary is CheckAgent for the guest binary named what.
 func checkBinary(what string, bin []byte, arch string) error {
 	want, ok := machines[arch]

@@ -1,6 +1,7 @@
 package agents
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,18 +26,19 @@ ip -4 route show
 
 // TestNetworkBootstrapOnKernel is the oracle for the stub tests: it runs the
 // script against a real kernel, in a private network namespace, with the
-// real iproute2 and, where installed, busybox. It needs root, unshare and
-// veth, and skips without them.
+// real iproute2 and busybox. It needs root, unshare, network namespaces
+// and veth, which CI's machine has: without them it skips outside CI and
+// fails in CI.
 func TestNetworkBootstrapOnKernel(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
+		skipOrFail(t, "a network namespace needs root")
 	}
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
-		t.Skip("needs unshare (util-linux)")
+		skipOrFail(t, "unshare is not installed (apt-get install util-linux)")
 	}
 	if out, err := exec.Command(unshare, "-n", "ip", "link", "add", "probe0", "type", "veth", "peer", "name", "probe1").CombinedOutput(); err != nil {
-		t.Skipf("no veth in a new network namespace here: %v %s", err, out)
+		skipOrFail(t, fmt.Sprintf("no veth in a new network namespace here: %v %s", err, out))
 	}
 
 	tools := map[string]string{"ip": "", "busybox": ""}
@@ -58,7 +60,7 @@ func TestNetworkBootstrapOnKernel(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tools[tc.need] == "" {
-				t.Skipf("%s is not installed", tc.need)
+				skipOrFail(t, tc.need+" is not installed (apt-get install iproute2 busybox)")
 			}
 			dir := t.TempDir()
 			bin := filepath.Join(dir, "bin")

@@ -85,6 +85,8 @@ func main() {
 			exit(debugfsScriptMain(os.Args[2:]))
 		case "profile-image":
 			exit(profileImageMain(os.Args[2:]))
+		case "download":
+			exit(downloadMain(os.Args[2:]))
 		}
 	}
 	c, err := parseFlags(os.Args[1:])
@@ -244,6 +246,12 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 	var corpora []*corpus
+	switch {
+	case c.skipped("scale"):
+		r.scaleSkip = phaseSkipped("scale")
+	case len(c.scale) == 0:
+		r.scaleSkip = "not measured: no corpus ran (-scale none)"
+	}
 	if !c.skipped("scale") && len(c.scale) > 0 {
 		if corpora, err = generateCorpora(ctx, work, c.scale); err != nil {
 			return err

@@ -30,10 +30,12 @@ const (
 type memoryRun struct {
 	label      string // which binary and settings
 	gomaxprocs int
+	inCgroup   bool   // the run meant for the 256 MiB cgroup
 	cgroup     string // the limit's cgroup, when run in one
 	s          sample
 	size       int64
-	skip       string
+	skip       string // why it did not run (no cgroup could be made)
+	failed     string // why make-bundle failed, when it did
 }
 
 // memoryResult is the memory phase.
@@ -64,8 +66,9 @@ func runMemory(ctx context.Context, c config, work string) (*memoryResult, error
 		if r.cgroup != "" {
 			env = append(env, "BENCH_CGROUP_PROCS="+filepath.Join(r.cgroup, "cgroup.procs"))
 		}
-		s, _, err := runProcEnv(ctx, env, nil, bin, "make-bundle", "--rootfs-tar", tarPath, "--name", "text", "--no-agents", "--out", out)
+		s, stderr, err := runProcEnv(ctx, env, nil, bin, "make-bundle", "--rootfs-tar", tarPath, "--name", "text", "--no-agents", "--out", out)
 		if err != nil {
+			r.failed = failure(err, stderr)
 			return err
 		}
 		st, err := os.Stat(out)
@@ -91,7 +94,7 @@ func runMemory(ctx context.Context, c config, work string) (*memoryResult, error
 		}
 	}
 
-	r := &memoryRun{label: "(this build) in a 256 MiB cgroup", gomaxprocs: 16}
+	r := &memoryRun{label: "(this build) in a 256 MiB cgroup", gomaxprocs: 16, inCgroup: true}
 	res.runs = append(res.runs, r)
 	cg, cleanup, err := makeCgroup(memoryCgroupMax)
 	if err != nil {
@@ -110,7 +113,10 @@ func runMemory(ctx context.Context, c config, work string) (*memoryResult, error
 	}
 	defer os.RemoveAll(disk)
 	if err := bundle(r, c.bin, disk); err != nil {
-		r.skip = "make-bundle failed in the cgroup: " + err.Error()
+		// It ran, and did not complete (the kernel's OOM killer, or
+		// make-bundle refusing the budget): r.failed says so, and the
+		// target is not met.
+		logf("make-bundle failed in the cgroup: %v", err)
 	}
 	return res, nil
 }
@@ -214,6 +220,21 @@ func makeCgroup(limit int64) (string, func(), error) {
 		return "", nil, fmt.Errorf("limiting the cgroup: %w", err)
 	}
 	return dir, cleanup, nil
+}
+
+// failure sums up a failed command for a table cell: how it ended (the
+// innermost error: "exit status 1", "signal: killed") and the last line
+// of its standard error, which names the cause.
+func failure(err error, stderr []byte) string {
+	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(err) {
+		err = u
+	}
+	s := err.Error()
+	lines := strings.Split(strings.TrimSpace(string(stderr)), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		s += ": " + last
+	}
+	return strings.ReplaceAll(s, "|", "\\|")
 }
 
 func hasMemory(controllers string) bool {

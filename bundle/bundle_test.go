@@ -419,9 +419,11 @@ func TestModTime(t *testing.T) {
 	}
 }
 
-// TestLargeMember checks the headers of a member over 8 GiB: a pax size
-// record, and the realsize record. Only the headers are read: the image is
-// a hole and its "data" extents are never compressed.
+// TestLargeMember checks the headers of a member over 8 GiB: the stored
+// size in the ustar field's base-256 form and no pax size record (which
+// Python's tarfile mishandles for sparse members; see newTarStream), and
+// the realsize record. Only the headers are read: the image is a hole and
+// its "data" extents are never compressed.
 func TestLargeMember(t *testing.T) {
 	const size = 9<<30 + 12345
 	img, err := os.Create(filepath.Join(t.TempDir(), "large.img"))
@@ -446,11 +448,10 @@ func TestLargeMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const stored int64 = 512 + 9<<30
-	if h.Name != RootfsName || h.Size != size || h.PAXRecords["size"] != strconv.FormatInt(stored, 10) || h.PAXRecords["GNU.sparse.realsize"] != strconv.FormatInt(size, 10) {
-		t.Errorf("header %+v, want size record %d", h, stored)
+	if _, ok := h.PAXRecords["size"]; ok || h.Name != RootfsName || h.Size != size || h.PAXRecords["GNU.sparse.realsize"] != strconv.FormatInt(size, 10) {
+		t.Errorf("header %+v, want no size record, the realsize record and size %d", h, int64(size))
 	}
-	// The ustar size field holds the stored size in base-256.
+	// The ustar size field holds the stored size, 512 + 9 GiB, in base-256.
 	field := head[len(head)-2*512+124:][:12]
 	if want := []byte{0x80, 0, 0, 0, 0, 0, 0, 2, 0x40, 0, 2, 0}; !bytes.Equal(field, want) {
 		t.Errorf("ustar size field % x, want % x", field, want)

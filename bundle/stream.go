@@ -58,19 +58,17 @@ func newTarStream(image *os.File, manifest []byte, scan scanResult, mtime time.T
 	rec = appendPAXRecord(rec, "GNU.sparse.major", "1")
 	rec = appendPAXRecord(rec, "GNU.sparse.minor", "0")
 	rec = appendPAXRecord(rec, "GNU.sparse.name", RootfsName)
-	if stored > maxUstarOctal11 {
-		// Past 8 GiB the ustar size field overflows (SPEC, "Bundle").
-		// The record comes before GNU.sparse.realsize, unlike in GNU
-		// tar's output: Python's tarfile (CPython issues 136601 and
-		// 136602, open) takes the size from whichever record comes
-		// last and then miscomputes where the next header starts. In
-		// this order it reports the real size and restores the image
-		// correctly when the image has no holes, and fails loudly
-		// when it has some; in GNU tar's order it would silently
-		// truncate the image to the stored size. The other readers
-		// do not depend on the order.
-		rec = appendPAXRecord(rec, "size", strconv.FormatInt(stored, 10))
-	}
+	// Past 8 GiB the stored size overflows the ustar size field's octal
+	// digits, and appendMember writes it in base-256 there instead, as GNU
+	// tar does in its own format. There is no pax size record: Python's
+	// tarfile takes a sparse member's size from whichever of size and
+	// GNU.sparse.realsize comes last, and with a size record it recomputes
+	// where the next header starts from the wrong place (CPython issues
+	// 136601 and 136602, open): in one order it reports the stored size
+	// and truncates the image to it, in the other it fails on any image
+	// with holes. Without the record it reads the member right, and GNU
+	// tar, bsdtar and Go's archive/tar read the base-256 field
+	// (TestOraclesLargeMember).
 	rec = appendPAXRecord(rec, "GNU.sparse.realsize", strconv.FormatInt(scan.size, 10))
 	rec = append(rec, timeRecord...)
 	if head, err = appendMember(head, RootfsName, sparseHeaderName(RootfsName), stored, mtime, rec); err != nil {

@@ -46,8 +46,8 @@ const (
 )
 
 // maxUstarOctal11 is the largest value an 11-digit octal field holds:
-// 8 GiB - 1 for size, and the year 2242 for mtime. Larger values go into
-// pax records.
+// 8 GiB - 1 for size, and the year 2242 for mtime. A larger size is written
+// in base-256 (putNumeric11); a larger mtime goes into a pax record.
 const maxUstarOctal11 = 1<<33 - 1
 
 // ManifestName and RootfsName are the names of a bundle's two members, in
@@ -68,8 +68,9 @@ func paxHeaderName(name string) string    { return "./PaxHeaders/" + name }
 // owner is the user and group name of every member; uid and gid are 0.
 const owner = "root"
 
-// tarHeader is one ustar header. size and mtime that do not fit their
-// octal fields must also be given as pax records by the caller.
+// tarHeader is one ustar header. An mtime that does not fit its octal
+// field must also be given as a pax record by the caller; a size that does
+// not is written in base-256 only (see newTarStream).
 type tarHeader struct {
 	name     string
 	typeflag byte
@@ -118,10 +119,10 @@ func (h *tarHeader) appendTo(dst []byte) ([]byte, error) {
 
 // putNumeric11 writes v into a 12-byte size or mtime field: as octal when
 // it fits, else in the base-256 form GNU tar and libarchive write (a 0x80
-// marker byte, then the value big-endian). Readers that follow pax take the
-// value from its pax record instead; base-256 is for readers that take the
-// ustar field over the record, as libarchive has done in some releases
-// (libarchive issues 880 and 2404).
+// marker byte, then the value big-endian), which GNU tar, bsdtar, Go's
+// archive/tar and Python's tarfile read in any header. For an mtime a pax
+// record follows, which pax readers take instead; a size has none (see
+// newTarStream).
 func putNumeric11(field []byte, v int64) {
 	if 0 <= v && v <= maxUstarOctal11 {
 		putOctal(field, v)

@@ -2,9 +2,9 @@
 // archive compressed with zstd that holds manifest.json, then the ext4
 // image rootfs.ext4 as a GNU sparse 1.0 member under pax headers, so that
 // the image's holes take no space and are never compressed. GNU tar, bsdtar,
-// Go's archive/tar and Python's tarfile restore it, holes included (Python
-// only while the image holds under 8 GiB of data; see newTarStream). A hole
-// is any whole 4 KiB block of zeros, however the file system stores it.
+// Go's archive/tar and Python's tarfile restore it, holes included, past
+// 8 GiB of data too (see newTarStream). A hole is any whole 4 KiB block of
+// zeros, however the file system stores it.
 //
 // Write reads the image twice. The first pass hashes it for the manifest,
 // which comes first in the archive, and finds its holes; the second

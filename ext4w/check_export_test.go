@@ -16,6 +16,15 @@ import (
 // SelfCheck is selfCheck for ext4w_test.
 func SelfCheck(path string) error { return selfCheck(path) }
 
+// SetHtreeMaxLeaves lowers the most leaf blocks a hashed directory may
+// have, so that a test reaches the limit with thousands of names, not
+// millions; it returns what restores it.
+func SetHtreeMaxLeaves(n int) (restore func()) {
+	old := htreeMaxLeaves
+	htreeMaxLeaves = n
+	return func() { htreeMaxLeaves = old }
+}
+
 // CheckImage is checkImage for ext4w_test.
 func CheckImage(t testing.TB, path string) {
 	t.Helper()

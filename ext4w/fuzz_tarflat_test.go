@@ -69,8 +69,7 @@ func tarflatSeeds(t testing.TB) [][]byte {
 		pax("x/big2", "", "SCHILY.xattr.user.big", strings.Repeat("b", 3000), "SCHILY.xattr.trusted.t", "t"),
 		times,
 	)
-	// ACLs go through tarflat's text parser (skipped while
-	// avoidKnownBugs holds: TestBugInvalidACLKept).
+	// ACLs go through tarflat's text parser.
 	acls := tartest.Bytes(t,
 		pax("acl", "", "SCHILY.acl.access", "user::rwx,user:1000:r-x,group::r-x,mask::r-x,other::r--"),
 		tartest.Dir("dacl/", 0o644).In(tar.FormatPAX).PAX("SCHILY.acl.default", "user::rwx,group::r-x,other::---"),
@@ -126,8 +125,7 @@ func decompress(in []byte) ([]byte, bool) {
 }
 
 // tooCostly reports whether an input would take long for reasons that
-// are not bugs (a bomb of zeros), or would only find again a bug a
-// TestBug test already shows.
+// are not bugs (a bomb of zeros).
 func tooCostly(in []byte) bool {
 	raw, ok := decompress(in)
 	if !ok {
@@ -144,37 +142,7 @@ func tooCostly(in []byte) bool {
 		if data > fuzzMaxData {
 			return true
 		}
-		if avoidKnownBugs && knownBugHeader(h) {
-			return true
-		}
 	}
-}
-
-// knownBugHeader reports a header that reaches a known writer bug: an
-// xattr set bigger than a block (TestBugXattrsOverflowBlock), an ACL
-// (TestBugInvalidACLKept), a hardlink replacing a directory above its
-// target (TestBugLinkOverTargetsAncestor).
-func knownBugHeader(h *tar.Header) bool {
-	total := 0
-	for k, v := range h.PAXRecords {
-		switch {
-		case strings.HasPrefix(k, "SCHILY.acl."), strings.Contains(k, "posix_acl"):
-			return true
-		case strings.HasPrefix(k, "SCHILY.xattr."), strings.HasPrefix(k, "LIBARCHIVE.xattr."):
-			total += 16 + len(k) + len(v) + 8
-		}
-	}
-	if total > 3900 {
-		return true
-	}
-	if h.Typeflag == tar.TypeLink {
-		name, e1 := tarflat.Clean(h.Name)
-		target, e2 := tarflat.Clean(h.Linkname)
-		if e1 == nil && e2 == nil && (name == "." || strings.HasPrefix(target, name+"/")) {
-			return true
-		}
-	}
-	return false
 }
 
 // fillCurrentFile writes a hole until the file being written has all its
@@ -195,7 +163,7 @@ func FuzzTarflat(f *testing.F) {
 	judge := !fuzzing()
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if tooCostly(in) {
-			t.Skip("beyond the fuzz bounds, or a known bug")
+			t.Skip("beyond the fuzz bounds")
 		}
 		img := filepath.Join(t.TempDir(), "img")
 		out, err := os.Create(img)
@@ -221,7 +189,7 @@ func FuzzTarflat(f *testing.F) {
 			// What came before the error must still make a good image.
 			// A file cut short is first filled up with zeros: Close
 			// after a short write would leave the Writer's goroutine and
-			// buffers behind (TestBugCloseAfterErrorLeaks), 12 MiB an
+			// buffers behind (TestCloseAfterErrorStopsWriter), 12 MiB an
 			// input, which a fuzz worker soon runs out of memory on.
 			fillCurrentFile(w)
 		}

@@ -31,11 +31,6 @@ import (
 	"github.com/ext4pack/ext4pack/internal/oracle"
 )
 
-// avoidKnownBugs keeps the fuzzer off the writer bugs the TestBug tests
-// show, so that a long run looks for new ones. Set it to false once they
-// are fixed.
-const avoidKnownBugs = false
-
 // fuzzing reports whether the test binary runs with -fuzz: then only the
 // pure-Go self-check judges, since e2fsck would cost a fork per input.
 func fuzzing() bool {
@@ -114,7 +109,7 @@ func (in *fuzzIn) time() time.Time { return fuzzTimes[in.pick(len(fuzzTimes))] }
 // or the version-1 disk form; or junk.
 func (in *fuzzIn) acl() []byte {
 	switch k := in.pick(8); {
-	case k == 0 && !avoidKnownBugs:
+	case k == 0:
 		// The disk form, which the writer keeps as it is.
 		v := []byte{1, 0, 0, 0}
 		for i := in.pick(6); i > 0; i-- {
@@ -349,49 +344,6 @@ func diskACL(v []byte) []byte {
 	return out
 }
 
-// aclValid is posix_acl_valid for the version-2 form: the writer must
-// refuse an ACL the kernel cannot use.
-func aclValid(v []byte) bool {
-	le := binary.LittleEndian
-	if len(v) < 4 || le.Uint32(v) != 2 || (len(v)-4)%8 != 0 {
-		return false
-	}
-	count := map[uint16]int{}
-	ids := map[[2]uint32]bool{}
-	for o := 4; o < len(v); o += 8 {
-		tag, perm, id := le.Uint16(v[o:]), le.Uint16(v[o+2:]), le.Uint32(v[o+4:])
-		if perm > 7 {
-			return false
-		}
-		switch tag {
-		case 1, 4, 0x10, 0x20:
-		case 2, 8:
-			if ids[[2]uint32{uint32(tag), id}] {
-				return false
-			}
-			ids[[2]uint32{uint32(tag), id}] = true
-		default:
-			return false
-		}
-		count[tag]++
-	}
-	if len(v) == 4 {
-		return true
-	}
-	named := count[2]+count[8] > 0
-	return count[1] == 1 && count[4] == 1 && count[0x20] == 1 && count[0x10] <= 1 && (!named || count[0x10] == 1)
-}
-
-// xattrsOverflow estimates whether f's xattrs need more than one block
-// (the writer panics on that; see TestBugXattrsOverflowBlock).
-func xattrsOverflow(x map[string][]byte) bool {
-	total := 32 + 4
-	for k, v := range x {
-		total += 16 + (len(k)+3)&^3 + (len(v)+3)&^3
-	}
-	return total > 4096-100
-}
-
 // fuzzWriter runs one input. It returns the image path, or "" when the
 // writer ended with an expected error.
 func fuzzWriter(t *testing.T, data []byte) string {
@@ -477,18 +429,6 @@ func fuzzWriter(t *testing.T, data []byte) string {
 			case 5:
 				f.Type = []ext4w.FileType{ext4w.TypeFifo, ext4w.TypeSocket, 0, 99}[in.pick(4)]
 			}
-			if avoidKnownBugs && xattrsOverflow(f.Xattrs) {
-				continue
-			}
-			if avoidKnownBugs && (f.Xattrs["system.posix_acl_access"] != nil && !aclValid(f.Xattrs["system.posix_acl_access"]) ||
-				f.Xattrs["system.posix_acl_default"] != nil && !aclValid(f.Xattrs["system.posix_acl_default"])) {
-				// The writer takes ACLs posix_acl_valid refuses (see
-				// TestBugInvalidACLKept): the model cannot say what it
-				// stores. Refused ones (bad tag, perm) still go in.
-				if aclParses(f.Xattrs["system.posix_acl_access"]) && aclParses(f.Xattrs["system.posix_acl_default"]) {
-					continue
-				}
-			}
 			err = w.Create(name, f)
 			if err == nil && f.Type == ext4w.TypeRegular && len(data) > 0 {
 				err = writeChunks(w, data, chunk, short)
@@ -518,9 +458,6 @@ func fuzzWriter(t *testing.T, data []byte) string {
 				old = paths[in.pick(len(paths))]
 			}
 			name = in.name()
-			if avoidKnownBugs && m.linkKillsTarget(old, name) {
-				continue // TestBugLinkOverTargetsAncestor
-			}
 			err = w.Link(old, name)
 			m.applyLink(t, old, name, err)
 		case 8:
@@ -590,29 +527,6 @@ func describeFile(f *ext4w.File) string {
 	}
 	return fmt.Sprintf("%v %#o %d:%d size %d link %d dev %d:%d mtime %v xattrs %v", f.Type, f.Mode, f.Uid, f.Gid, f.Size,
 		len(f.Linkname), f.Devmajor, f.Devminor, f.Mtime.UTC(), xs)
-}
-
-// aclParses reports whether an ACL value (nil: none) gets past the
-// writer's conversion: version 2, whole entries, known tags, rwx perms.
-func aclParses(v []byte) bool {
-	le := binary.LittleEndian
-	if v == nil {
-		return true
-	}
-	if len(v) < 4 || le.Uint32(v) != 2 || (len(v)-4)%8 != 0 {
-		return false
-	}
-	for o := 4; o < len(v); o += 8 {
-		switch le.Uint16(v[o:]) {
-		case 1, 2, 4, 8, 0x10, 0x20:
-		default:
-			return false
-		}
-		if le.Uint16(v[o+2:]) > 7 {
-			return false
-		}
-	}
-	return true
 }
 
 // writeChunks writes data in chunks of n bytes; short leaves the last
@@ -730,40 +644,6 @@ func (m *model) find(parts []string) (*mNode, bool) {
 	}
 	n := d.kids[parts[len(parts)-1]]
 	return n, n != nil
-}
-
-// linkKillsTarget reports whether Link(old, new) would replace an entry
-// holding every name of old's inode. The writer may refuse that, or do
-// it keeping the target alive under its new name; see
-// TestBugLinkOverTargetsAncestor.
-func (m *model) linkKillsTarget(old, name string) bool {
-	op, ok1 := modelSplit(old)
-	np, ok2 := modelSplit(name)
-	if !ok1 || !ok2 || len(np) == 0 {
-		return false
-	}
-	target, ok := m.find(op)
-	if !ok {
-		return false
-	}
-	victim, ok := m.find(np)
-	if !ok || victim == target || victim.typ != ext4w.TypeDir {
-		return false
-	}
-	var under func(d *mNode) int
-	under = func(d *mNode) int {
-		k := 0
-		for _, c := range d.kids {
-			if c == target {
-				k++
-			}
-			if c.typ == ext4w.TypeDir {
-				k += under(c)
-			}
-		}
-		return k
-	}
-	return under(victim) >= target.links
 }
 
 func (m *model) applyLink(t *testing.T, old, name string, err error) {

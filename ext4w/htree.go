@@ -111,6 +111,28 @@ const (
 	dxNodeLimit    = (blockSize-dxNodeCountOff)/8 - 1 // 510
 )
 
+// htreeMaxLeaves is the most leaf blocks a hashed directory holds:
+// without large_dir an htree has two levels, a dx_root of dxRootLimit
+// dx_nodes of dxNodeLimit leaves each (258,570). A variable only so that a
+// test can lower it: reaching the real one takes 3.9 million names of 255
+// bytes.
+var htreeMaxLeaves = dxRootLimit * dxNodeLimit
+
+// dxNodes is how many dx_node blocks an htree of leaves leaf blocks
+// needs: none while the dx_root holds them all, else one per dxNodeLimit
+// leaves. Past htreeMaxLeaves it is an error, as the kernel's "Directory
+// index full" is: a dx_root of more than dxRootLimit entries would run
+// over its dx_tail and then off its block.
+func dxNodes(leaves int) (int, error) {
+	switch {
+	case leaves > htreeMaxLeaves:
+		return 0, fmt.Errorf("more than the %d a hashed directory holds without large_dir", htreeMaxLeaves)
+	case leaves <= dxRootLimit:
+		return 0, nil
+	}
+	return int(ceilDiv(uint64(leaves), dxNodeLimit)), nil
+}
+
 type dxEntry struct {
 	hash  uint32
 	block uint32
@@ -150,15 +172,9 @@ func buildHtree(self, parent uint32, ents []diskEnt, seed uint32) ([][]byte, err
 	lb.finishBlock()
 	leaves := lb.blocks
 
-	nodes := 0
-	if len(leaves) > dxRootLimit {
-		nodes = int(ceilDiv(uint64(len(leaves)), dxNodeLimit))
-	}
-	if nodes > dxRootLimit {
-		// Without large_dir an htree has two levels; the kernel answers
-		// "Directory index full" past this too.
-		return nil, fmt.Errorf("%w: %d names need %d leaf blocks, more than the %d a hashed directory holds without large_dir",
-			ErrInvalid, len(ents), len(leaves), dxRootLimit*dxNodeLimit)
+	nodes, err := dxNodes(len(leaves))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %d names need %d leaf blocks, %w", ErrInvalid, len(ents), len(leaves), err)
 	}
 	firstLeaf := uint32(1 + nodes)
 	blocks := make([][]byte, 0, 1+nodes+len(leaves))

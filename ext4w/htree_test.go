@@ -73,3 +73,30 @@ func hexUUID(s string) ([16]byte, error) {
 	}
 	return u, nil
 }
+
+// TestDxNodes checks the htree's shape at the real limit: the dx_root
+// holds 507 leaves, then dx_nodes of 510 leaves each, 507 of them at
+// most (258,570 leaves); one leaf more is refused.
+func TestDxNodes(t *testing.T) {
+	if htreeMaxLeaves != 507*510 {
+		t.Fatalf("htreeMaxLeaves = %d, want 507 x 510 = %d (no large_dir)", htreeMaxLeaves, 507*510)
+	}
+	for _, c := range []struct {
+		leaves, nodes int
+		refused       bool
+	}{
+		{1, 0, false},
+		{507, 0, false},
+		{508, 1, false},
+		{510, 1, false},
+		{511, 2, false},
+		{507 * 510, 507, false},
+		{507*510 + 1, 0, true},
+		{3_000_000, 0, true},
+	} {
+		n, err := dxNodes(c.leaves)
+		if (err != nil) != c.refused || n != c.nodes {
+			t.Errorf("dxNodes(%d) = %d, %v; want %d nodes, refused %v", c.leaves, n, err, c.nodes, c.refused)
+		}
+	}
+}

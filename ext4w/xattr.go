@@ -43,16 +43,6 @@ func pad4(n int) int { return (n + 3) &^ 3 }
 func (x *xattr) entrySize() int { return xattrEntrySize + pad4(len(x.name)) }
 func (x *xattr) valueSize() int { return pad4(len(x.value)) }
 
-// fullName gives the name as a tar or getfattr shows it.
-func (x *xattr) fullName() string {
-	for _, p := range xattrPrefixes {
-		if p.index == x.index {
-			return p.prefix + x.name
-		}
-	}
-	return x.name
-}
-
 // parseXattrs splits, validates and sorts the attributes of one entry in
 // the order the kernel expects in a block: by index, name length, name.
 func parseXattrs(m map[string][]byte) ([]xattr, error) {

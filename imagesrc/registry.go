@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 	"time"
 
@@ -41,19 +42,61 @@ func retryable(err error) bool {
 	return false
 }
 
+// tries counts the attempts go-containerregistry's retry layer, which
+// wraps it, makes of each request, so that an error says how many were
+// made and over how long, not what the backoff would allow.
+type tries struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	n    map[string]int // attempts by method and URL
+	max  int            // the most attempts of one request
+	span time.Duration  // from that request's first attempt to its last
+	at   map[string]time.Time
+}
+
+func (c *tries) RoundTrip(r *http.Request) (*http.Response, error) {
+	k := r.Method + " " + r.URL.String()
+	now := time.Now()
+	c.mu.Lock()
+	if c.n == nil {
+		c.n, c.at = map[string]int{}, map[string]time.Time{}
+	}
+	c.n[k]++
+	if c.n[k] == 1 {
+		c.at[k] = now
+	}
+	if c.n[k] > c.max {
+		c.max, c.span = c.n[k], now.Sub(c.at[k])
+	}
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+// String says how often the most tried request was tried.
+func (c *tries) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.max == 1 {
+		return "tried once"
+	}
+	return fmt.Sprintf("tried %d times over %.1f s", c.max, c.span.Seconds())
+}
+
 func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool, o Options) (*Image, error) {
 	ref, err := name.ParseReference(s)
 	if err != nil {
 		return nil, fmt.Errorf("%q is not an image reference: %w", s, err)
+	}
+	count := &tries{next: o.Transport}
+	if count.next == nil {
+		count.next = remote.DefaultTransport
 	}
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
 		remote.WithRetryBackoff(retryBackoff),
 		remote.WithRetryPredicate(retryable),
-	}
-	if o.Transport != nil {
-		opts = append(opts, remote.WithTransport(o.Transport))
+		remote.WithTransport(count),
 	}
 	if o.UserAgent != "" {
 		opts = append(opts, remote.WithUserAgent(o.UserAgent))
@@ -64,7 +107,7 @@ func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool
 	}
 	desc, err := p.Get(ctx, ref)
 	if err != nil {
-		return nil, registryError(ref, err)
+		return nil, registryError(ref, count, err)
 	}
 	open := func(ctx context.Context, d v1.Descriptor) (io.ReadCloser, int64, error) {
 		if len(d.URLs) > 0 {
@@ -72,11 +115,11 @@ func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool
 		}
 		l, err := p.Layer(ctx, ref.Context().Digest(d.Digest.String()))
 		if err != nil {
-			return nil, 0, registryError(ref, err)
+			return nil, 0, registryError(ref, count, err)
 		}
 		rc, err := l.Compressed()
 		if err != nil {
-			return nil, 0, registryError(ref, err)
+			return nil, 0, registryError(ref, count, err)
 		}
 		return rc, d.Size, nil
 	}
@@ -90,7 +133,7 @@ func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool
 		if d.MediaType == "" || isIndex(d.MediaType) || isManifest(d.MediaType) {
 			sub, err := p.Get(ctx, ref.Context().Digest(d.Digest.String()))
 			if err != nil {
-				return nil, 0, registryError(ref, err)
+				return nil, 0, registryError(ref, count, err)
 			}
 			return io.NopCloser(bytes.NewReader(sub.Manifest)), int64(len(sub.Manifest)), nil
 		}
@@ -100,7 +143,7 @@ func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool
 }
 
 // registryError says what a registry's refusal means for the user.
-func registryError(ref name.Reference, err error) error {
+func registryError(ref name.Reference, count *tries, err error) error {
 	reg := ref.Context().RegistryStr()
 	var te *transport.Error
 	if errors.As(err, &te) {
@@ -116,7 +159,7 @@ func registryError(ref name.Reference, err error) error {
 	var ne net.Error
 	var oe *net.OpError
 	if errors.As(err, &oe) || errors.As(err, &ne) {
-		return fmt.Errorf("cannot reach registry %s (tried 3 times): %w", reg, err)
+		return fmt.Errorf("cannot reach registry %s (%v): %w", reg, count, err)
 	}
 	return fmt.Errorf("registry %s: %w", reg, err)
 }

@@ -301,7 +301,7 @@ func TestLimitBigXattr(t *testing.T) {
 }
 
 // TestXattrsTogetherOverBlock: xattrs that each fit a block but not
-// together made ext4w panic in Close (TestBugXattrsOverflowBlock): the
+// together made ext4w panic in Close (TestXattrsOverABlockRefused): the
 // real binary died with a Go stack trace, exit 2, and left its temporary
 // file, since a panic runs no cleanup. Fixed in 645900e.
 func TestXattrsTogetherOverBlock(t *testing.T) {

@@ -165,13 +165,15 @@ func TestSignalSweep(t *testing.T) {
 	}
 }
 
-// TestBugSignalAfterCommit: a signal that arrives after the output is
-// renamed into place, while make-bundle prints its three lines (here
-// held up by a full stdout pipe), makes the handler say "interrupted;
-// no output written" and exit 143, yet the bundle stays: SPEC says an
-// interrupt leaves no output. The library removes only its temporary
-// files; the handler removes the output the library renamed into place.
-func TestBugSignalAfterCommit(t *testing.T) {
+// TestSignalAfterCommitRemovesOutput: a signal that arrives after the
+// output is renamed into place, while make-bundle prints its three lines
+// (here held up by a full stdout pipe), still leaves no output: SPEC says
+// an interrupt leaves none, and the handler says "no output written" and
+// exits 143. The library removes only its temporary files; the handler
+// removes the output the library renamed into place. The process cannot
+// end otherwise: its print blocks until the signal, so any other exit, or
+// a bundle left behind, fails.
+func TestSignalAfterCommitRemovesOutput(t *testing.T) {
 	bin := buildBinary(t)
 	in := dataTar(t, 1, 10)
 	outDir := t.TempDir()
@@ -213,7 +215,8 @@ func TestBugSignalAfterCommit(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	code := exitOf(cmd.Wait())
 	t.Logf("exit %d: %s", code, stderr.String())
-	if code == 143 {
-		requireEmpty(t, outDir)
+	if code != 143 {
+		t.Errorf("exit %d after SIGTERM, want 143", code)
 	}
+	requireEmpty(t, outDir)
 }

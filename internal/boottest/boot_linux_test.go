@@ -2,6 +2,7 @@ package boottest
 
 import (
 	"archive/tar"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -108,14 +109,16 @@ func prepareBoot(t *testing.T, guests []guest, judge bool) *bootEnv {
 		skipOrFail(t, "the boot test runs on an amd64 host")
 	}
 	archs := map[string]bool{"x86_64": judge}
+	embedded := false
 	for _, g := range guests {
 		archs[g.arch] = true
+		embedded = embedded || g.embedded
 	}
 	type prereq struct{ name, pkg string }
 	tools := []prereq{
 		{"apt-cache", "apt"}, {"apt-get", "apt"}, {"dpkg-deb", "dpkg"}, {"depmod", "kmod"},
 		{"e2fsck", "e2fsprogs"}, {"debugfs", "e2fsprogs"}, {"go", "Go"}, {"tar", "tar"},
-		{"debootstrap", "debootstrap"},
+		{"debootstrap", "debootstrap"}, {"make", "make"},
 	}
 	if archs["x86_64"] {
 		tools = append(tools, prereq{"qemu-system-x86_64", "qemu-system-x86"})
@@ -167,7 +170,7 @@ func prepareBoot(t *testing.T, guests []guest, judge bool) *bootEnv {
 		}
 	}
 	slices.Sort(archList)
-	env.tools, err = buildTools(ctx, root, t.TempDir(), cfg.ext4packBin, archList)
+	env.tools, err = buildTools(ctx, root, t.TempDir(), cfg.ext4packBin, archList, embedded)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,9 +282,12 @@ func guestImage(t *testing.T, env *bootEnv, g guest, base string, extra bootCase
 		t.Logf("three-layer OCI layout: %v", since(start))
 		start = time.Now()
 	}
-	res, err := buildRootfsImage(ctx, env.tools, input, dir, g.arch)
+	res, err := buildRootfsImage(ctx, env.tools, input, dir, g.arch, g.embedded)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if g.embedded {
+		checkEmbedded(t, env, g, res.image)
 	}
 	if extra.layered {
 		checkLayers(t, res.image)
@@ -296,6 +302,31 @@ func guestImage(t *testing.T, env *bootEnv, g guest, base string, extra bootCase
 		t.Errorf("manifest guest_init %q, want %q", res.guestInit, g.init)
 	}
 	return res.image
+}
+
+// checkEmbedded checks that the guest binaries in image are those make
+// build built into ext4pack: so the guest boots what users get.
+func checkEmbedded(t *testing.T, env *bootEnv, g guest, image string) {
+	debugfs, err := lookTool("debugfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every guest grows its root, with ext4pack-init as the helper.
+	files := map[string]string{"/usr/local/bin/banger-vsock-agent": "banger-vsock-agent-" + g.arch,
+		"/usr/local/sbin/ext4pack-init": "ext4pack-init-" + g.arch}
+	for inImage, name := range files {
+		got, err := exec.Command(debugfs, "-R", "cat "+inImage, image).Output()
+		if err != nil {
+			t.Fatalf("debugfs cat %s: %v", inImage, err)
+		}
+		want, err := os.ReadFile(env.tools.embeddedGuest[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) || len(want) < 1<<20 {
+			t.Errorf("%s in the image (%d bytes) is not the %s make build embedded (%d bytes)", inImage, len(got), name, len(want))
+		}
+	}
 }
 
 // growHelper is what a guest's growth control removes from the image: the

@@ -26,7 +26,11 @@
 //     files, one setuid and one owned by 1234:42.
 //  4. ext4pack make-bundle makes the bundle, as users do; what it printed
 //     about the init and the manifest's guest_init are checked, and
-//     rootfs.ext4 is taken out with the bundle package.
+//     rootfs.ext4 is taken out with the bundle package. The guests marked
+//     embedded (no-init on x86_64, busybox-aarch64) are made by the binary
+//     `make build` produces, with the agent and ext4pack-init built into
+//     it, and the image's copies are checked to be those; the others get
+//     the guest binaries built here through --agent-bin and --init-bin.
 //  5. qemu boots the image (TCG unless the CPU has vmx or svm; the aarch64
 //     guest under qemu-system-aarch64), the first time on its file
 //     enlarged to a 4 GiB disk, which the guest must grow / to (issue 19).
@@ -71,6 +75,7 @@
 //	EXT4PACK_BOOT_TIMEOUT=D     how long one boot may take (Go duration;
 //	                            default 300s under TCG, 120s under KVM)
 //	EXT4PACK_BIN=PATH           use this ext4pack binary instead of building one
+//	                            (not for the embedded guests: `make build`'s)
 //	EXT4PACK_BOOT_LOGS=DIR      keep each boot's serial logs in DIR
 //	                            (GUEST-BOOT-console.log, GUEST-BOOT-results.log)
 //

@@ -53,6 +53,10 @@ type guest struct {
 	agentLinks     []string // image paths whose removal stops the agent: the negative control
 	extraControls  []bootCase
 	ext4packInitSh bool // ext4pack-init guest: check its console lines
+	// embedded: the image is made by `make build`'s ext4pack with the
+	// agent and ext4pack-init built into it, as users get them, not with
+	// --agent-bin and --init-bin. At least one guest per arch.
+	embedded bool
 	// load runs the agent load test (the checker's agent-load) on the
 	// reboot.
 	load bool
@@ -119,13 +123,14 @@ var matrix = []guest{
 		poweroff: "cmd:/sbin/poweroff", agentLinks: []string{inittabAgentLine}},
 	{name: "no-init", arch: "x86_64", base: baseRecipe, recipe: minbaseRecipe, init: "ext4pack-init", start: startWorkload,
 		poweroff: "signal:TERM", user: "root", wantUID: 0, ext4packInitSh: true,
-		agentLinks: []string{"/usr/local/bin/banger-vsock-agent"}, load: true},
+		agentLinks: []string{"/usr/local/bin/banger-vsock-agent"}, embedded: true, load: true},
 	{name: "distroless", arch: "x86_64", base: baseDistroless, init: "ext4pack-init", start: startWorkload,
 		poweroff: "none", user: "nonroot", wantUID: 65532, ext4packInitSh: true,
 		// No console: /dev/console cannot be opened, and the image's
 		// /dev has no devtmpfs when ext4pack-init starts (issue 19).
 		extraControls: []bootCase{{name: "positive-no-console", noConsole: true}}},
-	{name: "busybox-aarch64", arch: "aarch64", base: baseBusybox, init: "busybox", start: startBusyboxInit, poweroff: "signal:USR2"},
+	{name: "busybox-aarch64", arch: "aarch64", base: baseBusybox, init: "busybox", start: startBusyboxInit, poweroff: "signal:USR2",
+		embedded: true},
 }
 
 // enlargedDisk is the size a guest's disk is given on its first boot, sparse:

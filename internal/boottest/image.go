@@ -16,6 +16,12 @@ import (
 type imageTools struct {
 	ext4pack string            // the ext4pack CLI
 	guest    map[string]string // by "NAME-ARCH": banger-vsock-agent, ext4pack-init, boottest-check, rdinit
+	// embedded is ext4pack as `make build` makes it, with the agent and
+	// ext4pack-init of both arches built in, and embeddedGuest those
+	// guest binaries by "NAME-ARCH", as make build left them in
+	// agents/bin: what users get, booted by the guests that say so.
+	embedded      string
+	embeddedGuest map[string]string
 }
 
 // guestPrograms are built for each guest arch, static, as the Makefile
@@ -31,9 +37,23 @@ var guestPrograms = map[string]string{
 var goarch = map[string]string{"x86_64": "amd64", "aarch64": "arm64"}
 
 // buildTools builds ext4pack (unless bin names a prebuilt one) and the
-// guest programs for archs into dir, from the module at root.
-func buildTools(ctx context.Context, root, dir, bin string, archs []string) (imageTools, error) {
+// guest programs for archs into dir, from the module at root, and, when
+// embedded, ext4pack with `make build` (which also writes the guest
+// binaries it embeds into root's agents/bin, as it always does).
+func buildTools(ctx context.Context, root, dir, bin string, archs []string, embedded bool) (imageTools, error) {
 	t := imageTools{ext4pack: bin, guest: map[string]string{}}
+	if embedded {
+		t.embedded = filepath.Join(dir, "ext4pack-embedded")
+		if _, err := runTool(ctx, toolTimeout, runOpts{dir: root}, "make", "build", "BIN="+t.embedded); err != nil {
+			return t, err
+		}
+		t.embeddedGuest = map[string]string{}
+		for _, arch := range []string{"x86_64", "aarch64"} {
+			for _, name := range []string{"banger-vsock-agent", "ext4pack-init"} {
+				t.embeddedGuest[name+"-"+arch] = filepath.Join(root, "agents", "bin", name+"-"+arch)
+			}
+		}
+	}
 	if t.ext4pack == "" {
 		t.ext4pack = filepath.Join(dir, "ext4pack")
 		if _, err := runTool(ctx, toolTimeout, runOpts{dir: root}, "go", "build", "-trimpath", "-o", t.ext4pack, "./cmd/ext4pack"); err != nil {
@@ -65,15 +85,23 @@ type bundleResult struct {
 // users go: make-bundle, then rootfs.ext4 is taken out of the bundle with
 // the project's own reader. Negative controls edit the rootfs tar before
 // this, or the image after.
-func buildRootfsImage(ctx context.Context, tools imageTools, input []string, dir, arch string) (bundleResult, error) {
+//
+// embedded makes it with make build's ext4pack and the guest binaries
+// built into it: no --agent-bin, no --init-bin.
+func buildRootfsImage(ctx context.Context, tools imageTools, input []string, dir, arch string, embedded bool) (bundleResult, error) {
 	var res bundleResult
 	b := filepath.Join(dir, "boottest.tar.zst")
 	args := append([]string{"make-bundle"}, input...)
-	args = append(args, "--name", "boottest", "--arch", arch, "--out", b,
-		"--agent-bin", tools.guest["banger-vsock-agent-"+arch], "--init-bin", tools.guest["ext4pack-init-"+arch])
+	args = append(args, "--name", "boottest", "--arch", arch, "--out", b)
+	bin := tools.ext4pack
+	if embedded {
+		bin = tools.embedded
+	} else {
+		args = append(args, "--agent-bin", tools.guest["banger-vsock-agent-"+arch], "--init-bin", tools.guest["ext4pack-init-"+arch])
+	}
 	// make-bundle's stdout is three lines; what it says of the guest is on
 	// stderr, which runTool mixes in.
-	out, err := runTool(ctx, toolTimeout, runOpts{}, tools.ext4pack, args...)
+	out, err := runTool(ctx, toolTimeout, runOpts{}, bin, args...)
 	res.stderr = strings.TrimSpace(string(out))
 	if err != nil {
 		return res, err

@@ -8,10 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -263,16 +260,6 @@ func (c *tarComposer) addFile(name string, mode int64, data []byte) error {
 	return c.write(c.header(name, tar.TypeReg, mode), data)
 }
 
-// addSymlink adds a symlink.
-func (c *tarComposer) addSymlink(name, target string) error {
-	if err := c.ensureParents(name); err != nil {
-		return err
-	}
-	hdr := c.header(name, tar.TypeSymlink, 0o777)
-	hdr.Linkname = target
-	return c.write(hdr, nil)
-}
-
 // addDir adds a directory, or leaves an existing one as it is: a second
 // directory entry would change the first one's metadata.
 func (c *tarComposer) addDir(name string, mode int64) error {
@@ -286,38 +273,6 @@ func (c *tarComposer) addDir(name string, mode int64) error {
 		return err
 	}
 	return c.write(c.header(name+"/", tar.TypeDir, mode), nil)
-}
-
-// addTree adds the host directory src as name, root-owned, with the host's
-// permission bits. It takes directories and regular files only, which is
-// all a kernel's module tree holds.
-func (c *tarComposer) addTree(name, src string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		dst := path.Join(name, filepath.ToSlash(rel))
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		perm := int64(info.Mode().Perm())
-		switch {
-		case d.IsDir():
-			return c.addDir(dst, perm)
-		case info.Mode().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return c.addFile(dst, perm, data)
-		}
-		return fmt.Errorf("%s: neither a directory nor a regular file (%v)", p, info.Mode().Type())
-	})
 }
 
 // Close writes the tar's end.

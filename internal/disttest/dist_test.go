@@ -3,6 +3,7 @@ package disttest
 import (
 	"bytes"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"debug/macho"
 	"debug/pe"
@@ -56,7 +57,12 @@ func need(t *testing.T, tool string) string {
 //   - SHA256SUMS lists every binary with its checksum;
 //   - the dist binary for this machine runs, and its `version` prints the
 //     stamped version and commit, the Go version, and the sha256 of each
-//     guest binary the agents package embeds.
+//     guest binary the agents package embeds;
+//   - those guest binaries were built for the base instruction set of
+//     their arch (GOAMD64=v1, GOARM64=v8.0, as Go records it in each
+//     binary), though the copy's make dist runs with GOAMD64=v3 and
+//     GOARM64=v9.0 in its environment: a guest binary must run on any CPU
+//     of its arch, and must not depend on the builder's settings.
 func TestDist(t *testing.T) {
 	makeTool := need(t, "make")
 	git := need(t, "git")
@@ -97,6 +103,10 @@ func TestDist(t *testing.T) {
 	dists := []string{filepath.Join(t.TempDir(), "dist1"), filepath.Join(t.TempDir(), "dist2")}
 	for i, src := range []string{root, copyDir} {
 		cmd := exec.Command(makeTool, "-C", src, "dist", "DIST="+dists[i], "VERSION="+testVersion, "COMMIT="+testCommit)
+		if src == copyDir {
+			// A builder's own settings, which no binary may follow.
+			cmd.Env = append(os.Environ(), "GOAMD64=v3", "GOARM64=v9.0")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("make dist in %s: %v\n%s", src, err, out)
 		}
@@ -180,9 +190,38 @@ func TestDist(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantLines = append(wantLines, fmt.Sprintf("%s: sha256 %x", filepath.Base(g), sha256.Sum256(data)))
+		checkBaseISA(t, g)
 	}
 	if got := strings.TrimSpace(string(printed)); got != strings.Join(wantLines, "\n") {
 		t.Errorf("%s version printed:\n%s\nwant:\n%s", filepath.Base(self), got, strings.Join(wantLines, "\n"))
+	}
+}
+
+// checkBaseISA checks that the guest binary at path (NAME-x86_64 or
+// NAME-aarch64) was built for its arch's base instruction set, as Go's
+// build info in the binary records it (it is kept with -s -w and
+// -buildvcs=false).
+func checkBaseISA(t *testing.T, path string) {
+	t.Helper()
+	name := filepath.Base(path)
+	want := map[string][2]string{"x86_64": {"GOAMD64", "v1"}, "aarch64": {"GOARM64", "v8.0"}}[name[strings.LastIndex(name, "-")+1:]]
+	if want[0] == "" {
+		t.Errorf("%s: not a guest binary of a known arch", name)
+		return
+	}
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		t.Errorf("%s: %v", name, err)
+		return
+	}
+	got := ""
+	for _, s := range bi.Settings {
+		if s.Key == want[0] {
+			got = s.Value
+		}
+	}
+	if got != want[1] {
+		t.Errorf("%s: built with %s=%q, want %s", name, want[0], got, want[1])
 	}
 }
 

@@ -35,11 +35,23 @@ import (
 //     metadata it has below (containerd's parents), not root:root 0755.
 //   - A hardlink to a file of a lower layer links to a copy of it in the
 //     layer (a copy-up), as containerd does.
+//   - The root: a layer's root entry ("./") gives it that entry's owner,
+//     mode, xattrs and mtime, as tar and docker apply it (containerd skips
+//     a root entry, and its root is then its snapshotter's own directory,
+//     made at run time: nothing an image could match). A layer without
+//     one keeps the root below, and a root that no layer names is what
+//     SPEC has ext4pack make: root:root 0755, with the newest mtime of any
+//     header of any layer (SOURCE_DATE_EPOCH unset). overlayfs shows the
+//     topmost layer's root, so each layer's root directory carries it.
 //
 // It needs root and Linux; it skips t, or fails it in CI, without them.
 func Reference(t testing.TB, layers ...[]byte) string {
 	t.Helper()
 	oracle.RequireRoot(t, "mounting overlayfs")
+	newest, err := newestMtime(layers)
+	if err != nil {
+		t.Fatalf("ocitest: %v", err)
+	}
 	base := t.TempDir()
 	var dirs []string // oldest first
 	for i, l := range layers {
@@ -52,9 +64,60 @@ func Reference(t testing.TB, layers ...[]byte) string {
 		if err := x.layer(l); err != nil {
 			t.Fatalf("ocitest: extracting layer %d: %v", i, err)
 		}
+		if !x.rootNamed {
+			if err := x.keepRoot(newest); err != nil {
+				t.Fatalf("ocitest: the root of layer %d: %v", i, err)
+			}
+		}
 		dirs = append(dirs, dir)
 	}
 	return view(t, base, "merged", dirs)
+}
+
+// newestMtime is the newest mtime of any header of the layers, whiteouts
+// and hardlinks included.
+func newestMtime(layers [][]byte) (time.Time, error) {
+	var newest time.Time
+	for i, l := range layers {
+		tr := tar.NewReader(bytes.NewReader(l))
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return newest, fmt.Errorf("layer %d: %w", i, err)
+			}
+			if h.ModTime.After(newest) {
+				newest = h.ModTime
+			}
+		}
+	}
+	return newest, nil
+}
+
+// keepRoot gives the root of a layer that has no root entry the root
+// below it, or, in the base layer, the root ext4pack makes: root:root
+// 0755, no xattrs, the newest mtime of the layers. Called after the layer
+// is extracted, whose entries moved the root's mtime.
+func (x *extractor) keepRoot(newest time.Time) error {
+	if x.lower == "" {
+		if err := os.Lchown(x.root, 0, 0); err != nil {
+			return err
+		}
+		if err := unix.Chmod(x.root, 0o755); err != nil {
+			return err
+		}
+		return setTime(x.root, newest)
+	}
+	st, ok := lstat(x.lower)
+	if !ok {
+		return fmt.Errorf("no root below at %s", x.lower)
+	}
+	if err := copyMeta(x.lower, x.root, st); err != nil {
+		return err
+	}
+	return setTime(x.root, time.Unix(st.Mtim.Unix()))
 }
 
 // view returns a directory showing dirs (oldest first) merged: none, one
@@ -96,6 +159,7 @@ type extractor struct {
 	// not the layer's own, so a whiteout of one removes it.
 	onlyForWhiteouts map[string]bool
 	entries          map[string]bool // the layer's own entries
+	rootNamed        bool            // the layer has a root entry
 }
 
 // named reports whether the layer made q itself: an entry of its own, or
@@ -170,6 +234,7 @@ func isWhiteout(st unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFCH
 func (x *extractor) entry(name string, h *tar.Header, r io.Reader) error {
 	if name == "" {
 		// The root: its metadata only.
+		x.rootNamed = true
 		return x.meta("", h, true)
 	}
 	dir, base := path.Split(name)

@@ -55,6 +55,10 @@ type Registry struct {
 	Host string
 	// User and Password, when set, are the only credentials it takes.
 	User, Password string
+	// Storage is the root of its filesystem storage: a blob is at
+	// docker/registry/v2/blobs/sha256/HH/HEX/data, for tests that damage
+	// what it serves.
+	Storage string
 }
 
 // StartRegistry starts a registry for t, with htpasswd authentication
@@ -64,9 +68,9 @@ func StartRegistry(t testing.TB, user, password string) *Registry {
 	oracle.RequireTool(t, "docker-registry", "docker-registry")
 	dir := t.TempDir()
 	port := freePort(t)
-	r := &Registry{Host: fmt.Sprintf("127.0.0.1:%d", port), User: user, Password: password}
+	r := &Registry{Host: fmt.Sprintf("127.0.0.1:%d", port), User: user, Password: password, Storage: filepath.Join(dir, "data")}
 	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
-		filepath.Join(dir, "data"), r.Host)
+		r.Storage, r.Host)
 	if user != "" {
 		out := Run(t, "htpasswd", "apache2-utils", "-Bbn", user, password)
 		pw := filepath.Join(dir, "htpasswd")
@@ -127,6 +131,13 @@ func (r *Registry) DockerConfig(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// BlobPath is where the registry stores the blob of digest
+// ("sha256:HEX").
+func (r *Registry) BlobPath(digest string) string {
+	hex := strings.TrimPrefix(digest, "sha256:")
+	return filepath.Join(r.Storage, "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data")
 }
 
 func freePort(t testing.TB) int {

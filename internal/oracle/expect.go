@@ -7,11 +7,13 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -351,7 +353,126 @@ func paxXattrs(recs map[string]string) (map[string]string, error) {
 		}
 		set(name, string(val))
 	}
+	// Red Hat's tar (GNU tar --selinux) keeps an SELinux label in
+	// RHT.security.selinux, without the NUL its xattr ends in: extracting,
+	// GNU tar hands it to libselinux's setfilecon, which stores it with the
+	// NUL. A raw security.selinux record wins. An empty label cannot be set
+	// and is not expected.
+	if v, ok := recs["RHT.security.selinux"]; ok && v != "" {
+		if _, raw := xattrs["security.selinux"]; !raw {
+			if !strings.HasSuffix(v, "\x00") {
+				v += "\x00"
+			}
+			set("security.selinux", v)
+		}
+	}
+	// GNU tar --acls and star keep POSIX ACLs as text in SCHILY.acl.access
+	// and SCHILY.acl.default; extracted, they are the system.posix_acl_*
+	// xattrs, which the kernel reads back in its own form (aclXattr). GNU
+	// tar may write the raw xattr too: that one wins.
+	for _, kind := range []string{"access", "default"} {
+		text, ok := recs["SCHILY.acl."+kind]
+		name := "system.posix_acl_" + kind
+		if _, raw := xattrs[name]; !ok || raw {
+			continue
+		}
+		v, err := aclXattr(text, kind == "access")
+		if err != nil {
+			return nil, fmt.Errorf("PAX record %q: %w", "SCHILY.acl."+kind, err)
+		}
+		if v != "" {
+			set(name, v)
+		}
+	}
 	return xattrs, nil
+}
+
+// aclXattr turns the text form of a POSIX ACL (acl(5): entries
+// "tag:qualifier:perms", separated by commas or newlines, "#" comments;
+// star adds the numeric id as a fourth field) into the value the kernel
+// returns for its system.posix_acl_* xattr (posix_acl_to_xattr): version 2,
+// then per entry a 16-bit tag, 16-bit perms and 32-bit id, little-endian,
+// in the order posix_acl_valid demands (owner, named users by id, group,
+// named groups by id, mask, other), and the id 0xffffffff
+// (ACL_UNDEFINED_ID) for the entries that name no one. An access ACL of
+// only owner, group and other is the mode itself, which the kernel stores
+// as no xattr at all: "" then. A user or group named by name cannot be
+// resolved here: an error, as ext4pack refuses it too.
+//
+// The mode is not derived from the ACL: GNU tar writes a file's mode with
+// its group bits equal to the mask, and the kernel would set them so on
+// extraction; a tar whose mode disagrees is not judged on that.
+func aclXattr(text string, access bool) (string, error) {
+	type entry struct {
+		tag, perm uint16
+		id        uint32
+	}
+	const undefined = 0xffffffff
+	tags := map[string][2]uint16{"user": {0x01, 0x02}, "u": {0x01, 0x02}, "group": {0x04, 0x08}, "g": {0x04, 0x08},
+		"mask": {0x10, 0x10}, "m": {0x10, 0x10}, "other": {0x20, 0x20}, "o": {0x20, 0x20}}
+	var es []entry
+	for _, line := range strings.FieldsFunc(text, func(r rune) bool { return r == ',' || r == '\n' }) {
+		line, _, _ = strings.Cut(line, "#")
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, ":")
+		if len(f) != 3 && len(f) != 4 {
+			return "", fmt.Errorf("ACL entry %q: not tag:qualifier:perms", line)
+		}
+		tag, ok := tags[f[0]]
+		if !ok {
+			return "", fmt.Errorf("ACL entry %q: unknown tag", line)
+		}
+		e := entry{tag: tag[0], id: undefined}
+		if f[1] != "" {
+			if tag[0] == tag[1] {
+				return "", fmt.Errorf("ACL entry %q: a %s entry names no one", line, f[0])
+			}
+			idText := f[1]
+			if len(f) == 4 {
+				idText = f[3]
+			}
+			id, err := strconv.ParseUint(idText, 10, 32)
+			if err != nil {
+				return "", fmt.Errorf("ACL entry %q: %q is not a numeric id", line, idText)
+			}
+			e.tag, e.id = tag[1], uint32(id)
+		}
+		if len(f[2]) != 3 {
+			return "", fmt.Errorf("ACL entry %q: perms %q are not rwx", line, f[2])
+		}
+		for i, c := range []byte(f[2]) {
+			switch c {
+			case "rwx"[i]:
+				e.perm |= 4 >> i
+			case '-':
+			default:
+				return "", fmt.Errorf("ACL entry %q: perms %q are not rwx", line, f[2])
+			}
+		}
+		es = append(es, e)
+	}
+	if len(es) == 0 {
+		return "", fmt.Errorf("empty ACL %q", text)
+	}
+	sort.SliceStable(es, func(i, j int) bool {
+		if es[i].tag != es[j].tag {
+			return es[i].tag < es[j].tag
+		}
+		return es[i].id < es[j].id
+	})
+	if access && len(es) == 3 && es[0].tag == 0x01 && es[1].tag == 0x04 && es[2].tag == 0x20 {
+		return "", nil
+	}
+	b := binary.LittleEndian.AppendUint32(nil, 2)
+	for _, e := range es {
+		b = binary.LittleEndian.AppendUint16(b, e.tag)
+		b = binary.LittleEndian.AppendUint16(b, e.perm)
+		b = binary.LittleEndian.AppendUint32(b, e.id)
+	}
+	return string(b), nil
 }
 
 // urlDecode undoes libarchive's %XX encoding of xattr names.

@@ -51,7 +51,7 @@ func extractTar(t *testing.T, b *TarBuilder, tarPath string) string {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := command("tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf", tarPath, "-C", dir)
+	cmd := command("tar", "--xattrs", "--xattrs-include=*", "--acls", "--selinux", "--numeric-owner", "-xpf", tarPath, "-C", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("GNU tar extract: %v\n%s", err, out)
 	}
@@ -274,6 +274,15 @@ func TestCompareMount(t *testing.T) {
 		{"skip", []string{"sif /usr/bin/passwd mode 0100600"}, []CompareOption{Skip("usr/bin/passwd")}, nil},
 		{"lost+found mode", []string{"sif /lost+found mode 040755"}, nil,
 			[]Difference{{"/lost+found", "mode", "0700", "0755"}}},
+		// The records only the oracle's own reading turns into xattrs.
+		{"access ACL removed", []string{"ea_rm /acl/file system.posix_acl_access"}, nil,
+			[]Difference{{"/acl/file", "xattr system.posix_acl_access", "", "absent"}}},
+		{"default ACL removed", []string{"ea_rm /acl/dir system.posix_acl_default"}, nil,
+			[]Difference{{"/acl/dir", "xattr system.posix_acl_default", "", "absent"}}},
+		{"SELinux label removed", []string{"ea_rm /acl/labelled security.selinux"}, nil,
+			[]Difference{{"/acl/labelled", "xattr security.selinux", "27 bytes starting 73797374656d5f753a6f626a6563745f, sha256 8ecac0f9f188", "absent"}}},
+		{"SELinux label changed", []string{"ea_set /acl/labelled security.selinux system_u:object_r:bin_t:s0"}, nil,
+			[]Difference{{"/acl/labelled", "xattr security.selinux", "", `"system_u:object_r:bin_t:s0"`}}},
 	}
 	for _, c := range imageCases {
 		t.Run("image/"+c.name, func(t *testing.T) {

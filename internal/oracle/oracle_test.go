@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -625,6 +626,43 @@ func TestMkfsExtendedOptions(t *testing.T) {
 		}
 		if !strings.HasPrefix(h["Filesystem created"], "Sun Sep  9 01:46:40 2001") {
 			t.Errorf("E2FSPROGS_FAKE_TIME not used: created %q", h["Filesystem created"])
+		}
+	}
+}
+
+// TestACLXattr checks the oracle's reading of an ACL's text against the
+// bytes the kernel returned for the same ACLs set by GNU tar --acls
+// (getfattr -e hex on an ext4 file system).
+func TestACLXattr(t *testing.T) {
+	hexv := func(s string) string {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, c := range []struct {
+		name, text string
+		access     bool
+		want       string // "" for no xattr
+		err        bool
+	}{
+		{"named user with mask", "user::rw-\nuser:1000:r-x\ngroup::r--\nmask::r-x\nother::r--\n", true,
+			hexv("0200000001000600ffffffff02000500e803000004000400ffffffff10000500ffffffff20000400ffffffff"), false},
+		{"out of order, commas, short tags", "o::r-x,m::rwx,u:1000:rwx,g::r-x,u::rwx", false,
+			hexv("0200000001000700ffffffff02000700e803000004000500ffffffff10000700ffffffff20000500ffffffff"), false},
+		{"star's numeric field, comments", "user::rw-\nuser:joe:r--:1000\t#effective:r--\ngroup::r--\nmask::r--\nother::---", true,
+			hexv("0200000001000600ffffffff02000400e803000004000400ffffffff10000400ffffffff20000000ffffffff"), false},
+		{"minimal access ACL: none", "user::rwx\ngroup::r-x\nother::r-x\n", true, "", false},
+		{"minimal default ACL: kept", "user::rwx\ngroup::r-x\nother::r-x\n", false,
+			hexv("0200000001000700ffffffff04000500ffffffff20000500ffffffff"), false},
+		{"named by name", "user::rw-\nuser:joe:r--\ngroup::r--\nmask::r--\nother::---", true, "", true},
+		{"bad perms", "user::rwz\ngroup::r--\nother::---", true, "", true},
+		{"empty", "", true, "", true},
+	} {
+		got, err := aclXattr(c.text, c.access)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("%s: %x, %v; want %x, error %v", c.name, got, err, c.want, c.err)
 		}
 	}
 }

@@ -247,6 +247,8 @@ var CapNetBindService = func() string {
 //     and 2446, and 1 ns before a whole second;
 //   - xattrs: security.capability (cap_net_bind_service+ep), a 2 KiB binary
 //     user.big, trusted.*, an xattr on a directory, one LIBARCHIVE.xattr;
+//   - POSIX ACLs in SCHILY.acl.access and SCHILY.acl.default text records,
+//     and an SELinux label in an RHT.security.selinux record;
 //   - manyfiles/, a 300-entry directory large enough for an htree.
 func EveryTypeTar(t testing.TB) string {
 	t.Helper()
@@ -344,6 +346,19 @@ func everyType(t testing.TB) *TarBuilder {
 
 	b.Dir("opt", 0o755)
 	file("opt/implicit/child/file", 0o644, 10)
+
+	// POSIX ACLs and an SELinux label as GNU tar --acls --selinux writes
+	// them, as text records: a named user with a mask (the file's group
+	// bits are the mask, as GNU tar writes them), a minimal access ACL
+	// (the kernel keeps none), a default ACL out of order and
+	// comma-separated, and a label without its NUL.
+	b.Dir("acl", 0o755)
+	b.File("acl/file", 0o640, []byte("acl\n")).PAX = map[string]string{
+		"SCHILY.acl.access": "user::rw-\nuser:1000:r--\ngroup::r--\nmask::r--\nother::---\n"}
+	b.Dir("acl/dir", 0o755).PAX = map[string]string{
+		"SCHILY.acl.access":  "user::rwx\ngroup::r-x\nother::r-x\n",
+		"SCHILY.acl.default": "other::r-x,mask::rwx,group:2000:r-x,group::r-x,user:1000:rwx,user::rwx"}
+	b.File("acl/labelled", 0o644, []byte("selinux\n")).PAX = map[string]string{"RHT.security.selinux": "system_u:object_r:etc_t:s0"}
 
 	b.Dir("manyfiles", 0o755)
 	for i := range 300 {

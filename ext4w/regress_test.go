@@ -1,11 +1,8 @@
 package ext4w_test
 
-// check_bugs_test.go: writer bugs the fuzzers and the self-check found
-// (issue 9), fixed in 645900e (the 2310 times in 0916cee). Each test
-// states the correct behaviour and stays as a regression test. A new
-// bug gets a test here skipped until its fix lands, and, if the fuzzers
-// keep finding it meanwhile, a guard under avoidKnownBugs in
-// fuzz_writer_test.go.
+// regress_test.go: writer bugs the fuzzers and the self-check found
+// (issue 9), fixed in 645900e (the 2310 times in 0916cee). Each test is
+// named for the behaviour it checks and stays as a regression test.
 
 import (
 	"errors"
@@ -45,12 +42,13 @@ func buildNoFatal(t *testing.T, fn func(w *ext4w.Writer) error) (img string, fnE
 	return img, fnErr, closeErr
 }
 
-// TestBugXattrsOverflowBlock: parseXattrs checks that each xattr fits a
-// block on its own, but not that those left out of the inode fit one
-// block together. putXattrEntries then writes values over the entries
-// (a corrupt block) or, further past, slices at a negative offset and
-// panics, in Close. Found by FuzzWriter in seconds.
-func TestBugXattrsOverflowBlock(t *testing.T) {
+// TestXattrsOverABlockRefused: xattrs that each fit a block but do not
+// fit the inode and one block together are refused by Create, naming the
+// entry. parseXattrs once checked each on its own only: putXattrEntries
+// then wrote values over the entries (a corrupt block) or, further past,
+// sliced at a negative offset and panicked, in Close. Found by FuzzWriter
+// in seconds.
+func TestXattrsOverABlockRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		xattrs map[string][]byte
@@ -75,13 +73,11 @@ func TestBugXattrsOverflowBlock(t *testing.T) {
 				f.Xattrs = tc.xattrs
 				return w.Create("f", f)
 			})
-			if err != nil {
-				// Refusing the entry is right: ErrInvalid, naming it.
-				var ee *ext4w.EntryError
-				if !errors.Is(err, ext4w.ErrInvalid) || !errors.As(err, &ee) || ee.Name != "f" {
-					t.Errorf("got %v, want ErrInvalid naming f", err)
-				}
-				return
+			// Create refuses the entry, naming it; the image is still
+			// good.
+			var ee *ext4w.EntryError
+			if !errors.Is(err, ext4w.ErrInvalid) || !errors.As(err, &ee) || ee.Name != "f" {
+				t.Errorf("Create: %v, want ErrInvalid naming f", err)
 			}
 			if closeErr != nil {
 				t.Fatal(closeErr)
@@ -92,14 +88,14 @@ func TestBugXattrsOverflowBlock(t *testing.T) {
 	}
 }
 
-// TestBugLinkOverTargetsAncestor: Link(old, new) unlinks what new names
-// before it adds the name. When new is a directory holding old, that
-// unlink drops the target's last name, and release() zeroes the inode;
-// the link then points a directory entry at the dead inode, and Link
-// returns nil. The image has neither d nor d/f (e2fsck is clean: the
-// entry reads as deleted), and the file's data is gone. A tar can do it:
-// "d/", "d/f", then a hardlink "d" -> "d/f". Found by FuzzWriter.
-func TestBugLinkOverTargetsAncestor(t *testing.T) {
+// TestLinkOverTargetsAncestorRefused: Link(old, new) where new is a
+// directory holding old (a tar's "d/", "d/f", then a hardlink "d" ->
+// "d/f") is refused with ErrExist naming d, as tar -x fails it, and d/f
+// keeps its data. Link once unlinked d first, which dropped the target's
+// last name: release() zeroed the inode, the link pointed at the dead
+// inode, Link returned nil, and the image had neither d nor d/f (e2fsck
+// was clean: the entry read as deleted). Found by FuzzWriter.
+func TestLinkOverTargetsAncestorRefused(t *testing.T) {
 	img, err, closeErr := buildNoFatal(t, func(w *ext4w.Writer) error {
 		if err := create(w, "d/f", reg(0o644, 5), []byte("hello")); err != nil {
 			t.Fatal(err)
@@ -109,33 +105,29 @@ func TestBugLinkOverTargetsAncestor(t *testing.T) {
 	if closeErr != nil {
 		t.Fatal(closeErr)
 	}
+	var ee *ext4w.EntryError
+	if !errors.Is(err, ext4w.ErrExist) || !errors.As(err, &ee) || ee.Name != "d" {
+		t.Errorf("Link(d/f, d): %v, want ErrExist naming d", err)
+	}
 	ext4w.CheckImage(t, img)
+	oracle.Fsck(t, img)
 	got, rerr := ext4w.ReadBack(img)
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
-	if err != nil {
-		// An error is a fine answer too (tar -x fails here), as long as
-		// it names the entry and the image still holds d/f.
-		if _, ok := got["d/f"]; !ok {
-			t.Errorf("Link failed (%v) but d/f is gone", err)
-		}
-		return
-	}
-	e, ok := got["d"]
-	if !ok || e.Type != ext4w.TypeRegular || e.Size != 5 {
-		t.Errorf("Link succeeded, but d is %+v (present: %v); want the 5-byte file", e, ok)
+	if e, ok := got["d/f"]; !ok || e.Type != ext4w.TypeRegular || e.Size != 5 {
+		t.Errorf("d/f is %+v (present: %v); want the 5-byte file", e, ok)
 	}
 }
 
-// TestBugInvalidACLKept: aclToDisk sorts a version-2 ACL but does not
-// check it as the kernel's posix_acl_valid does (one owner, group and
-// other entry, a mask with named entries, no id twice), and keeps a
-// version-1 (disk form) value without any check, though its comment says
-// it is checked. The kernel then fails getfacl, and open() by anyone but
-// the owner, with EINVAL: checked by mounting such an image. Found by
-// FuzzWriter and the self-check's ACL rules.
-func TestBugInvalidACLKept(t *testing.T) {
+// TestInvalidACLRefused: an ACL the kernel's posix_acl_valid refuses (one
+// owner, group and other entry, a mask with named entries, no id twice),
+// in the version-2 xattr form or the version-1 disk form, is refused by
+// Create. aclToDisk once sorted such a value without checking it, and
+// kept a disk-form value as it was; the kernel then failed getfacl, and
+// open() by anyone but the owner, with EINVAL (seen by mounting such an
+// image). Found by FuzzWriter and the self-check's ACL rules.
+func TestInvalidACLRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		v    []byte
@@ -187,51 +179,57 @@ func TestTimeIn2310To2378(t *testing.T) {
 	oracle.Fsck(t, img)
 }
 
-// TestBugHtreeIndexFull: without large_dir an htree has two levels, so a
-// directory holds at most 507 x 510 = 258,570 leaf blocks. buildHtree
-// does not check it: past that the dx_root gets more entries than its
-// limit of 507. The 508th lands on the dx_tail (a corrupt index the
-// kernel refuses); from the 509th on putDxEntries writes past the block
-// and panics, in Close, and ext4pack dies with a stack trace and leaves
-// its temporary file (a panic runs no cleanup). A tar with 3.9 million
-// 255-byte names in one directory (about 2 GiB of tar) does it. The
-// writer should refuse it, as the kernel does (ENOSPC, "Directory index
-// full"). Found by reading the code the self-check checks; run by hand,
-// the self-check reports "dx_root has count 508, limit 507". Too big for
-// the suite even once fixed: 3.9 million names, 7 GiB and 50 s here.
-func TestBugHtreeIndexFull(t *testing.T) {
-	t.Skip("fixed (Close refuses such a directory), but too big for the suite: 3.9 million names, 7 GiB and 50 s")
-	const n = 507*510*15 + 1 // 15 names of 255 bytes fill a leaf
+// TestHtreeIndexFullRefused: without large_dir an htree has two levels,
+// so a directory holds at most 507 x 510 = 258,570 leaf blocks. Past
+// that the dx_root would get more entries than its limit of 507: the
+// 508th lands on the dx_tail (a corrupt index the kernel refuses), and
+// from the 509th on the entries run off the block, which once panicked in
+// Close (ext4pack died with a stack trace and left its temporary file).
+// Close refuses such a directory, as the kernel does ("Directory index
+// full"). The real limit takes 3.9 million names of 255 bytes (7 GiB and
+// 50 s here), so the test lowers it to 600 leaves (TestDxNodes checks the
+// real one): 600 full leaves build a two-level tree that e2fsck passes,
+// one name more is refused, naming the directory.
+func TestHtreeIndexFullRefused(t *testing.T) {
+	const leaves = 600
+	defer ext4w.SetHtreeMaxLeaves(leaves)()
 	pad := strings.Repeat("n", 255-8)
-	var createErr error
-	img, err, closeErr := buildNoFatal(t, func(w *ext4w.Writer) error {
+	names := func(w *ext4w.Writer, n int) error {
 		for i := 0; i < n; i++ {
 			if err := w.Create(fmt.Sprintf("d/%s%08d", pad, i), reg(0o644, 0)); err != nil {
-				createErr = err
-				return nil
+				return err
 			}
 		}
 		return nil
-	})
+	}
+	const perLeaf = 15 // names of 255 bytes: 264-byte entries, 4084 bytes a leaf
+	img, err, closeErr := buildNoFatal(t, func(w *ext4w.Writer) error { return names(w, leaves*perLeaf) })
+	if err != nil || closeErr != nil {
+		t.Fatalf("%d full leaves: %v, %v", leaves, err, closeErr)
+	}
+	ext4w.CheckImage(t, img)
+	oracle.Fsck(t, img)
+
+	_, err, closeErr = buildNoFatal(t, func(w *ext4w.Writer) error { return names(w, leaves*perLeaf+1) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if createErr == nil && closeErr == nil {
-		ext4w.CheckImage(t, img)
-		return
+	var ee *ext4w.EntryError
+	if !errors.Is(closeErr, ext4w.ErrInvalid) || !errors.As(closeErr, &ee) || ee.Name != "/d" {
+		t.Fatalf("one name past %d leaves: Close says %v; want ErrInvalid naming d", leaves, closeErr)
 	}
-	t.Logf("refused: %v %v", createErr, closeErr)
+	t.Logf("refused: %v", closeErr)
 }
 
-// TestBugCloseAfterErrorLeaks: Close returns at once when the last file
-// is short (or after an I/O error) without stopping the Writer's
-// background goroutine, which keeps its three 4 MiB buffers: each such
-// Writer leaks a goroutine and 12 MiB. A program that builds images in a
-// loop (a server; FuzzTarflat, which ran out of 23 GiB in 90 s) runs out
-// of memory. ext4pack itself exits after an error, so it does not show
-// there. tarflat.Copy's callers cannot avoid it: after a failed Copy,
-// the current file is short.
-func TestBugCloseAfterErrorLeaks(t *testing.T) {
+// TestCloseAfterErrorStopsWriter: Close after a short last file (or an
+// I/O error) stops the Writer's background goroutine. It once returned at
+// once and left it running with its three 4 MiB buffers: each such Writer
+// leaked a goroutine and 12 MiB, and a program that builds images in a
+// loop (a server; FuzzTarflat, which ran out of 23 GiB in 90 s) ran out
+// of memory. ext4pack itself exits after an error, so it did not show
+// there. tarflat.Copy's callers cannot avoid the case: after a failed
+// Copy, the current file is short.
+func TestCloseAfterErrorStopsWriter(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for i := 0; i < 10; i++ {
 		f, err := os.Create(filepath.Join(t.TempDir(), "img"))
