@@ -103,7 +103,9 @@ boot-test:
 # (/dev/shm). It rewrites the generated part of BENCHMARKS.md; about 6
 # minutes on 2 cores. BENCH_TAR=FILE uses that rootfs tar instead of the
 # boot test's cached (or debootstrapped) one; BENCH_FLAGS passes more
-# flags (e.g. -rounds 1 -scale 10k). Then the writer's and the tar
+# flags (e.g. -rounds 1 -scale 10k; -prevbin OLD for issue 21's
+# baseline: an ext4pack built from before it, for the gzip input rows,
+# and -oldbin for the memory phase's). Then the writer's and the tar
 # decoder's Go benchmarks (the decoder against archive/tar, same run).
 BENCH_TAR   ?=
 BENCH_FLAGS ?=

@@ -27,6 +27,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ext4pack/ext4pack/ext4w"
@@ -252,7 +253,7 @@ func build(ctx context.Context, src Source, img *os.File, o Options) (*Built, er
 	}
 	b := &Built{bundle: o.Bundle}
 	if src.Image != "" {
-		err = buildFromImage(ctx, src, w, o, b)
+		err = buildFromImage(ctx, src, img, w, o, b)
 	} else {
 		err = buildFromTar(ctx, src, w, o, b)
 	}
@@ -332,9 +333,10 @@ func buildFromTar(ctx context.Context, src Source, w *ext4w.Writer, o Options, b
 	tr := ctxio.NewReader(ctx, tar)
 	defer tr.Close()
 	stage := "reading " + src.name()
-	in := &counter{r: tr, report: func(n int64) {
+	in := &counter{r: tr}
+	in.start(func(n int64) {
 		o.progress(Progress{Stage: stage, Done: n, Total: size})
-	}}
+	})
 	r := tarflat.NewReader(in, tarflat.WithWarn(o.warn))
 	defer r.Close()
 	info, err := tarflat.Copy(w, r)
@@ -348,7 +350,7 @@ func buildFromTar(ctx context.Context, src Source, w *ext4w.Writer, o Options, b
 // buildFromImage streams an image's layers, oldest first, into w. Each
 // blob's size and digest, and each layer's diff_id, are checked as it
 // streams; a mismatch names the layer.
-func buildFromImage(ctx context.Context, src Source, w *ext4w.Writer, o Options, b *Built) error {
+func buildFromImage(ctx context.Context, src Source, img *os.File, w *ext4w.Writer, o Options, b *Built) error {
 	im, err := imagesrc.Open(ctx, src.Image, imagesrc.Options{Platform: src.Platform, Arch: o.Arch, UserAgent: "ext4pack/" + Version})
 	if err != nil {
 		return err
@@ -371,8 +373,11 @@ func buildFromImage(ctx context.Context, src Source, w *ext4w.Writer, o Options,
 	}
 	layers := tarflat.NewLayers(w)
 	var done int64
-	for _, l := range im.Layers {
-		if err := addLayer(ctx, layers, l, o, &done, total); err != nil {
+	ahead := newAheadLayers(ctx, im.Layers, img)
+	defer ahead.close()
+	for i, l := range im.Layers {
+		ahead.startAfter(i)
+		if err := addLayer(ctx, layers, l, ahead.take(i), o, &done, total); err != nil {
 			return fmt.Errorf("image %s: %w", src.Image, err)
 		}
 	}
@@ -387,19 +392,27 @@ func buildFromImage(ctx context.Context, src Source, w *ext4w.Writer, o Options,
 	return nil
 }
 
-// addLayer streams one layer into layers and checks it.
-func addLayer(ctx context.Context, layers *tarflat.Layers, l imagesrc.Layer, o Options, done *int64, total int64) error {
-	rc, err := l.Open(ctx)
-	if err != nil {
-		return err
+// addLayer streams one layer into layers and checks it. ol is the layer
+// as opened ahead (inflating on another core), or nil.
+func addLayer(ctx context.Context, layers *tarflat.Layers, l imagesrc.Layer, ol *openLayer, o Options, done *int64, total int64) error {
+	if ol == nil {
+		rc, err := l.Open(ctx)
+		if err != nil {
+			return err
+		}
+		ol = &openLayer{rc: rc, in: &counter{r: ctxio.Reader{Ctx: ctx, R: rc}}}
 	}
+	if ol.err != nil {
+		return ol.err
+	}
+	rc, in := ol.rc, ol.in
 	defer rc.Close()
 	stage := l.String()
 	base := *done
-	in := &counter{r: ctxio.Reader{Ctx: ctx, R: rc}, report: func(n int64) {
+	in.start(func(n int64) {
 		*done = base + n
 		o.progress(Progress{Stage: stage, Done: *done, Total: total})
-	}}
+	})
 	if l.DiffID.Algorithm != "sha256" {
 		return fmt.Errorf("%s: diff_id %s: only sha256 is checked", l, l.DiffID)
 	}
@@ -412,8 +425,12 @@ func addLayer(ctx context.Context, layers *tarflat.Layers, l imagesrc.Layer, o O
 		defer h.Close()
 		opts = append(opts, tarflat.WithDigest(h))
 	}
-	r := tarflat.NewReader(in, opts...)
-	err = layers.Add(r)
+	var src io.Reader = in
+	if ol.pre != nil {
+		src = ol.pre
+	}
+	r := tarflat.NewReader(src, opts...)
+	err := layers.Add(r)
 	r.Close()
 	// The blob's own check first: a tampered blob often breaks its
 	// compression too, and its digest says why.
@@ -442,16 +459,32 @@ func tightenGC(pct int) (restore func()) {
 	return func() { debug.SetGCPercent(old) }
 }
 
-// counter reports the bytes read through it.
+// counter reports the bytes read through it, once started. A layer
+// inflating ahead is read on another goroutine before its turn: it
+// reports from its turn on (start); the lock keeps the reports, made by
+// that goroutine and by start, one at a time.
 type counter struct {
 	r      io.Reader
+	mu     sync.Mutex
 	n      int64
 	report func(int64)
 }
 
 func (c *counter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	c.mu.Lock()
 	c.n += int64(n)
-	c.report(c.n)
+	if c.report != nil {
+		c.report(c.n)
+	}
+	c.mu.Unlock()
 	return n, err
+}
+
+// start makes c report to f, first what was read so far.
+func (c *counter) start(f func(int64)) {
+	c.mu.Lock()
+	c.report = f
+	f(c.n)
+	c.mu.Unlock()
 }

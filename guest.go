@@ -41,6 +41,10 @@ type BundleOptions struct {
 	// Compression is the zstd level, one of bundle.Levels: "fastest",
 	// "default", "better" or "best". Empty: "best".
 	Compression string
+	// Info receives lines that say how the work is split, one each
+	// without a newline: how many workers compress and why (the CPUs,
+	// the frames, the memory budget). Nil: dropped.
+	Info func(msg string)
 }
 
 // Check reports what is wrong with b before anything is built: a bad

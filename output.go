@@ -40,11 +40,21 @@ func WriteBundle(ctx context.Context, img *os.File, b *Built, w io.Writer, progr
 		return bundle.Result{}, err
 	}
 	opts = append(opts, bundle.WithModTime(b.Time))
+	compressing := "compressing"
+	opts = append(opts, bundle.WithWorkersReport(func(n int, why string) {
+		compressing = fmt.Sprintf("compressing on %d workers", n)
+		if n == 1 {
+			compressing = "compressing on 1 worker"
+		}
+		if b.bundle.Info != nil {
+			b.bundle.Info(why)
+		}
+	}))
 	if progress != nil {
 		opts = append(opts, bundle.WithProgress(func(done, total int64) {
 			// done counts both passes over the image: hashing, then
 			// compressing.
-			stage := "compressing"
+			stage := compressing
 			if done < total/2 {
 				stage = "hashing"
 			}

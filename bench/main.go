@@ -17,9 +17,14 @@
 //   - `ext4pack make-bundle --no-agents` against `zstd -19 -T2` of the same
 //     image, taking turns, and the bundle writer's compression settings
 //     (level, window, frame) one by one;
-//   - make-bundle's peak memory on a tar of 1 GiB of text at GOMAXPROCS 2
-//     and 16, against -oldbin (the binary before the memory budget) when
-//     given, and in a cgroup of 256 MiB where the harness can make one;
+//   - inflate (issue 21): inflate's BenchmarkGunzip against klauspost's
+//     gzip and compress/gzip on the Debian tar, gzip -6, at GOMAXPROCS 1,
+//     2 and 16, and `ext4pack image` of the gzipped flat tar and of five
+//     gzip layers against -prevbin (the binary before issue 21) when given;
+//   - make-bundle's peak memory and workers on a tar of 1 GiB of text at
+//     GOMAXPROCS 2 and 16, against -oldbin (the binary before the memory
+//     budget) when given, with GOMEMLIMIT=512MiB, and in cgroups of 512
+//     and 256 MiB where the harness can make them;
 //   - `ext4pack image` on generated tars of 10k, 100k and 1M small files and
 //     one with a 100,000-entry directory, against a near-empty tar, for the
 //     time and memory an entry costs;
@@ -34,7 +39,7 @@
 //
 // Usage (the flags' defaults come from the environment variables named):
 //
-//	go run ./bench -bin bin/ext4pack [-oldbin OLD] [-tar FILE] [-dir DIR] [-rounds N]
+//	go run ./bench -bin bin/ext4pack [-oldbin OLD] [-prevbin PREV] [-tar FILE] [-dir DIR] [-rounds N]
 //	               [-scale 10k,100k,1m,dir100k] [-skip LIST] [-out BENCHMARKS.md]
 //
 // The Debian tar is -tar (BENCH_TAR), else the boot test's cached one
@@ -60,19 +65,20 @@ import (
 
 // config is the run's settings.
 type config struct {
-	bin    string   // the ext4pack binary under test
-	oldBin string   // the binary from before the memory budget, for the memory phase; "" for none
-	tar    string   // the Debian rootfs tar; "" to find or build one
-	dir    string   // where the work directory is made (a tmpfs)
-	rounds int      // rounds of each measured pipeline
-	scale  []string // generated corpora to run
-	skip   []string // phases to leave out
-	out    string   // the report file; "" or "-" to only print
-	keep   bool     // keep the work directory
+	bin     string   // the ext4pack binary under test
+	oldBin  string   // the binary from before the memory budget, for the memory phase; "" for none
+	prevBin string   // the binary from before issue 21, for the inflate phase; "" for none
+	tar     string   // the Debian rootfs tar; "" to find or build one
+	dir     string   // where the work directory is made (a tmpfs)
+	rounds  int      // rounds of each measured pipeline
+	scale   []string // generated corpora to run
+	skip    []string // phases to leave out
+	out     string   // the report file; "" or "-" to only print
+	keep    bool     // keep the work directory
 }
 
 // phases a run has, in order; -skip takes their names.
-var phases = []string{"pipelines", "images", "bundle", "compress", "memory", "scale", "profile"}
+var phases = []string{"pipelines", "images", "inflate", "bundle", "compress", "memory", "scale", "profile"}
 
 func main() {
 	// Helper modes: the harness runs itself as one step of a pipeline, so
@@ -120,6 +126,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.bin, "bin", envOr("BENCH_BIN", "bin/ext4pack"), "the ext4pack binary (BENCH_BIN); `make build` makes bin/ext4pack")
 	fs.StringVar(&c.tar, "tar", os.Getenv("BENCH_TAR"), "the Debian rootfs tar (BENCH_TAR); default: the boot test's cache, else debootstrap")
 	fs.StringVar(&c.oldBin, "oldbin", os.Getenv("BENCH_OLD_BIN"), "an ext4pack from before the memory budget (BENCH_OLD_BIN), the memory phase's baseline; default: none")
+	fs.StringVar(&c.prevBin, "prevbin", os.Getenv("BENCH_PREV_BIN"), "an ext4pack from before issue 21's inflate (BENCH_PREV_BIN), the inflate phase's baseline; default: none")
 	fs.StringVar(&c.dir, "dir", envOr("BENCH_DIR", "/dev/shm"), "a tmpfs to work in (BENCH_DIR)")
 	rounds := fs.Int("rounds", 3, "rounds of each pipeline; medians are reported")
 	scale := fs.String("scale", envOr("BENCH_SCALE", "10k,100k,1m,dir100k"), "generated corpora (BENCH_SCALE): any of 10k, 100k, 1m, dir100k; \"none\" for none")
@@ -162,6 +169,14 @@ func parseFlags(args []string) (config, error) {
 	}
 	if st, err := os.Stat(c.bin); err != nil || st.IsDir() {
 		return c, fmt.Errorf("-bin %s: not a file (run `make build` first)", c.bin)
+	}
+	if c.prevBin != "" {
+		if c.prevBin, err = filepath.Abs(c.prevBin); err != nil {
+			return c, err
+		}
+		if st, err := os.Stat(c.prevBin); err != nil || st.IsDir() {
+			return c, fmt.Errorf("-prevbin %s: not a file", c.prevBin)
+		}
 	}
 	if c.oldBin != "" {
 		if c.oldBin, err = filepath.Abs(c.oldBin); err != nil {
@@ -227,6 +242,11 @@ func run(ctx context.Context, c config) error {
 	}
 	if !c.skipped("images") {
 		if r.images, err = runImages(ctx, c, work, deb.path, st.Size()); err != nil {
+			return err
+		}
+	}
+	if !c.skipped("inflate") {
+		if r.inflate, err = runInflate(ctx, c, work, deb.path); err != nil {
 			return err
 		}
 	}

@@ -6,24 +6,33 @@ import (
 	"archive/tar"
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// The memory phase (issue 15): make-bundle on a tar of 1 GiB of text, the
-// case whose compression once peaked at 2,632 MiB, at GOMAXPROCS 2 and 16,
-// against the binary before the memory budget (-oldbin) in the same run,
-// and inside a cgroup limited to 256 MiB where the machine lets the
-// harness make one.
+// The memory phase (issues 15 and 21): make-bundle on a tar of 1 GiB of
+// text, the case whose compression once peaked at 2,632 MiB, at GOMAXPROCS
+// 2 and 16, against the binary before the memory budget (-oldbin) in the
+// same run; at each, with the default budget (a quarter of the machine's
+// memory), with GOMEMLIMIT=512MiB and inside a cgroup of 512 MiB; and
+// inside a cgroup of 256 MiB, where the machine lets the harness make
+// cgroups. This build runs with --verbose, which says how many workers
+// compress and why.
 const (
-	memoryTextBytes = 1 << 30
-	memoryCgroupMax = 256 << 20
+	memoryTextBytes  = 1 << 30
+	memoryCgroupMax  = 256 << 20
+	memoryCgroup512  = 512 << 20
+	memoryFrameBytes = 128 << 20 // bundle.DefaultFrameSize
 )
 
 // memoryRun is one make-bundle of the memory phase.
@@ -31,7 +40,12 @@ type memoryRun struct {
 	label      string // which binary and settings
 	gomaxprocs int
 	inCgroup   bool   // the run meant for the 256 MiB cgroup
+	cgroupMax  int64  // the cgroup's limit, for a run in one
 	cgroup     string // the limit's cgroup, when run in one
+	memLimit   string // GOMEMLIMIT, when set
+	workers    int    // how many workers compressed, as --verbose says; 0: not known
+	why        string // and why, its line
+	sum        string // the bundle's sha256
 	s          sample
 	size       int64
 	skip       string // why it did not run (no cgroup could be made)
@@ -66,7 +80,14 @@ func runMemory(ctx context.Context, c config, work string) (*memoryResult, error
 		if r.cgroup != "" {
 			env = append(env, "BENCH_CGROUP_PROCS="+filepath.Join(r.cgroup, "cgroup.procs"))
 		}
-		s, stderr, err := runProcEnv(ctx, env, nil, bin, "make-bundle", "--rootfs-tar", tarPath, "--name", "text", "--no-agents", "--out", out)
+		if r.memLimit != "" {
+			env = append(env, "GOMEMLIMIT="+r.memLimit)
+		}
+		args := []string{"make-bundle", "--rootfs-tar", tarPath, "--name", "text", "--no-agents", "--out", out}
+		if bin == c.bin {
+			args = append(args, "--verbose")
+		}
+		s, stderr, err := runProcEnv(ctx, env, nil, bin, args...)
 		if err != nil {
 			r.failed = failure(err, stderr)
 			return err
@@ -76,8 +97,40 @@ func runMemory(ctx context.Context, c config, work string) (*memoryResult, error
 			return err
 		}
 		r.s, r.size = s, st.Size()
-		logf("make-bundle %-34s GOMAXPROCS=%-2d %7.2f s  %7.1f MiB  %d B", r.label, r.gomaxprocs, s.wall.Seconds(), float64(s.maxRSS)/(1<<20), r.size)
+		if r.sum, err = sha256File(out); err != nil {
+			return err
+		}
+		if m := workersLine.FindSubmatch(stderr); m != nil {
+			r.workers, _ = strconv.Atoi(string(m[2]))
+			r.why = string(m[1])
+		}
+		logf("make-bundle %-34s GOMAXPROCS=%-2d %7.2f s  %7.1f MiB  %d B  %d workers", r.label, r.gomaxprocs, s.wall.Seconds(), float64(s.maxRSS)/(1<<20), r.size, r.workers)
 		return nil
+	}
+	// Not in the tmpfs: a cgroup's pages there would be charged to it
+	// and could never be reclaimed, and the image alone is over 1 GiB.
+	// The page cache of a disk file is reclaimed under the limit.
+	disk, err := os.MkdirTemp("/var/tmp", "ext4pack-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(disk)
+	inCgroup := func(r *memoryRun, limit int64) {
+		r.cgroupMax = limit
+		cg, cleanup, err := makeCgroup(limit)
+		if err != nil {
+			r.skip = err.Error()
+			logf("no cgroup run: %v", err)
+			return
+		}
+		defer cleanup()
+		r.cgroup = cg
+		if err := bundle(r, c.bin, disk); err != nil {
+			// It ran, and did not complete (the kernel's OOM killer,
+			// or make-bundle refusing the budget): r.failed says so,
+			// and the target is not met.
+			logf("make-bundle failed in the cgroup: %v", err)
+		}
 	}
 	for _, procs := range []int{2, 16} {
 		r := &memoryRun{label: "(this build)", gomaxprocs: procs}
@@ -92,34 +145,24 @@ func runMemory(ctx context.Context, c config, work string) (*memoryResult, error
 			}
 			res.runs = append(res.runs, r)
 		}
+		r = &memoryRun{label: "(this build) GOMEMLIMIT=512MiB", gomaxprocs: procs, memLimit: "512MiB"}
+		if err := bundle(r, c.bin, work); err != nil {
+			return nil, err
+		}
+		res.runs = append(res.runs, r)
+		r = &memoryRun{label: "(this build) in a 512 MiB cgroup", gomaxprocs: procs}
+		res.runs = append(res.runs, r)
+		inCgroup(r, memoryCgroup512)
 	}
 
 	r := &memoryRun{label: "(this build) in a 256 MiB cgroup", gomaxprocs: 16, inCgroup: true}
 	res.runs = append(res.runs, r)
-	cg, cleanup, err := makeCgroup(memoryCgroupMax)
-	if err != nil {
-		r.skip = err.Error()
-		logf("no cgroup run: %v", err)
-		return res, nil
-	}
-	defer cleanup()
-	r.cgroup = cg
-	// Not in the tmpfs: its pages would be charged to the cgroup and
-	// could never be reclaimed, and the image alone is over 1 GiB. The
-	// page cache of a disk file is reclaimed under the limit.
-	disk, err := os.MkdirTemp("/var/tmp", "ext4pack-bench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(disk)
-	if err := bundle(r, c.bin, disk); err != nil {
-		// It ran, and did not complete (the kernel's OOM killer, or
-		// make-bundle refusing the budget): r.failed says so, and the
-		// target is not met.
-		logf("make-bundle failed in the cgroup: %v", err)
-	}
+	inCgroup(r, memoryCgroupMax)
 	return res, nil
 }
+
+// workersLine is make-bundle --verbose's line on the compression workers.
+var workersLine = regexp.MustCompile(`ext4pack: (compressing on (\d+) workers?, [^\n]*)`)
 
 // writeTextTar writes a tar of 1 MiB files of generated text, total bytes
 // of it, and returns the tar's size: words from a vocabulary of a few
@@ -249,4 +292,17 @@ func hasMemory(controllers string) bool {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+func sha256File(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +26,7 @@ type report struct {
 	bundle    *bundleResult
 	compress  []compressRow
 	memory    *memoryResult
+	inflate   *inflateResult
 	scale     []*corpus
 	scaleSkip string // why no corpus ran, when none did
 	profiles  []profile
@@ -135,6 +138,9 @@ func (r *report) markdown() string {
 		r.pipelineTable(&b)
 	}
 	r.imagesTable(&b)
+	if r.inflate != nil {
+		r.inflateTable(&b)
+	}
 	if r.bundle != nil {
 		r.bundleTable(&b)
 	}
@@ -250,14 +256,15 @@ func (r *report) compressTable(b *bytes.Buffer) {
 func (r *report) memoryTable(b *bytes.Buffer) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	m := r.memory
-	p("### make-bundle's memory (issue 15)\n\n")
+	p("### make-bundle's memory and workers (issues 15 and 21)\n\n")
 	p("`ext4pack make-bundle --no-agents` on a generated tar of %s of text (%s of tar: 1 MiB files of words, compressing as text does), one run each: a run takes a minute. GOMAXPROCS is set in the environment. ", mib(memoryTextBytes), mib(m.tarSize))
 	if m.oldBin == "" {
 		p("No binary from before the memory budget was given (-oldbin), so there is no baseline in this run.\n\n")
 	} else {
 		p("\"Before\" is %s, the binary from before the memory budget (frames of 256 MiB, as many workers as GOMAXPROCS and frames allow), run in turn with this build.\n\n", "`"+m.oldBin+"`")
 	}
-	p("| binary | GOMAXPROCS | wall | CPU | peak RSS | size (B) | peak RSS vs before | size vs before | wall vs before |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("This build runs with `--verbose`: its workers column is what it said (`-` for the binary before, which cannot say). The default budget is a quarter of the machine's memory (issue 21); GOMEMLIMIT and a cgroup's limit lower it.\n\n")
+	p("| binary | GOMAXPROCS | workers | wall | CPU | peak RSS | size (B) | peak RSS vs before | size vs before | wall vs before |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	before := func(procs int) *memoryRun {
 		for _, x := range m.runs {
 			if strings.Contains(x.label, "before") && x.gomaxprocs == procs && x.skip == "" && x.failed == "" {
@@ -268,12 +275,16 @@ func (r *report) memoryTable(b *bytes.Buffer) {
 	}
 	for _, x := range m.runs {
 		if x.skip != "" {
-			p("| %s | %d | not run: %s | | | | | | |\n", x.label, x.gomaxprocs, x.skip)
+			p("| %s | %d | | not run: %s | | | | | | |\n", x.label, x.gomaxprocs, x.skip)
 			continue
 		}
 		if x.failed != "" {
-			p("| %s | %d | **failed**: %s | | | | | | |\n", x.label, x.gomaxprocs, x.failed)
+			p("| %s | %d | | **failed**: %s | | | | | | |\n", x.label, x.gomaxprocs, x.failed)
 			continue
+		}
+		workers := "-"
+		if x.workers > 0 {
+			workers = strconv.Itoa(x.workers)
 		}
 		vsRSS, vsSize, vsWall := "-", "-", "-"
 		if o := before(x.gomaxprocs); o != nil && o != x {
@@ -285,9 +296,25 @@ func (r *report) memoryTable(b *bytes.Buffer) {
 		if x.cgroup != "" {
 			label += " (`" + x.cgroup + "`)"
 		}
-		p("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", label, x.gomaxprocs, secs(x.s.wall), secs(x.s.cpu), mib(x.s.maxRSS), commas(x.size), vsRSS, vsSize, vsWall)
+		p("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", label, x.gomaxprocs, workers, secs(x.s.wall), secs(x.s.cpu), mib(x.s.maxRSS), commas(x.size), vsRSS, vsSize, vsWall)
 	}
 	p("\n")
+	// What the workers imply where there are cores for them: frames are
+	// compressed in rounds of as many as there are workers.
+	var w2, w16 int
+	for _, x := range m.runs {
+		if x.label == "(this build)" && x.gomaxprocs == 2 {
+			w2 = x.workers
+		}
+		if x.label == "(this build)" && x.gomaxprocs == 16 {
+			w16 = x.workers
+		}
+	}
+	if frames := (m.tarSize + memoryFrameBytes - 1) / memoryFrameBytes; w2 > 0 && w16 > 0 {
+		rounds := func(w int) int64 { return (frames + int64(w) - 1) / int64(w) }
+		p("On this machine the GOMAXPROCS 16 rows show the workers and the memory, not the speed: it has %d cores. The image holds about %d frames of 128 MiB: %d workers compress them in %d rounds, %d workers in %d, so on 16 real cores compressing would take about %.1fx less time than on 2.\n\n",
+			runtime.NumCPU(), frames, w2, rounds(w2), w16, rounds(w16), float64(rounds(w2))/float64(rounds(w16)))
+	}
 }
 
 func firstData(rows []compressRow) int64 {

@@ -142,6 +142,7 @@ func (r *report) targets() []targetRow {
 	rows = append(rows, r.scaleTargets()...)
 	rows = append(rows, r.memoryTargets()...)
 	rows = append(rows, r.bundleTargets()...)
+	rows = append(rows, r.inflateTargets()...)
 	return rows
 }
 
@@ -225,52 +226,92 @@ func (r *report) scaleFiguresOf(name string) (scaleFigures, bool) {
 	return r.scaleFigures(k)
 }
 
-// memoryTargets judges make-bundle's peak memory (issue 15): at
-// GOMAXPROCS 2 and 16, and in the 256 MiB cgroup, where a make-bundle that
-// fails (the kernel's OOM killer, or make-bundle refusing the budget) does
-// not meet the target.
+// memoryTargets judges make-bundle's memory (issues 15 and 21): its peak
+// within GOMEMLIMIT=512MiB at GOMAXPROCS 2 and 16, its completing in
+// cgroups of 512 and 256 MiB, and its workers following the machine: more
+// at GOMAXPROCS 16 with the default budget than with GOMEMLIMIT=512MiB,
+// and the same bundle. A make-bundle that fails (the kernel's OOM killer,
+// or make-bundle refusing the budget) does not meet its target.
 func (r *report) memoryTargets() []targetRow {
 	tRSS := func(procs int) string {
-		return fmt.Sprintf("make-bundle's peak RSS at most 512 MiB on 1 GiB of text, GOMAXPROCS %d", procs)
+		return fmt.Sprintf("make-bundle's peak RSS at most 512 MiB on 1 GiB of text with GOMEMLIMIT=512MiB, GOMAXPROCS %d", procs)
 	}
-	const tCgroup = "make-bundle of 1 GiB of text completes in a 256 MiB cgroup"
+	tCg512 := func(procs int) string {
+		return fmt.Sprintf("make-bundle of 1 GiB of text completes in a 512 MiB cgroup, GOMAXPROCS %d", procs)
+	}
+	const (
+		tCgroup  = "make-bundle of 1 GiB of text completes in a 256 MiB cgroup"
+		tWorkers = "more workers at GOMAXPROCS 16 with the default budget than with GOMEMLIMIT=512MiB, and the same bundle"
+	)
 	m := r.memory
 	if m == nil {
-		return []targetRow{{tRSS(2), phaseSkipped("memory"), notMeasured}, {tRSS(16), phaseSkipped("memory"), notMeasured},
-			{tCgroup, phaseSkipped("memory"), notMeasured}}
+		var rows []targetRow
+		for _, t := range []string{tRSS(2), tRSS(16), tCg512(2), tCg512(16), tCgroup, tWorkers} {
+			rows = append(rows, targetRow{t, phaseSkipped("memory"), notMeasured})
+		}
+		return rows
 	}
-	find := func(procs int, cgroup bool) *memoryRun {
+	find := func(procs int, label string) *memoryRun {
 		for _, x := range m.runs {
-			if !strings.Contains(x.label, "before") && x.gomaxprocs == procs && x.inCgroup == cgroup {
+			if x.gomaxprocs == procs && x.label == label {
 				return x
 			}
 		}
 		return nil
 	}
-	var rows []targetRow
-	for _, procs := range []int{2, 16} {
-		x := find(procs, false)
+	judged := func(target string, x *memoryRun, ok func(*memoryRun) (string, bool)) targetRow {
 		switch {
 		case x == nil:
-			rows = append(rows, targetRow{tRSS(procs), "not measured: no run at this GOMAXPROCS", notMeasured})
+			return targetRow{target, "not measured: no such run", notMeasured}
+		case x.skip != "":
+			return targetRow{target, "not measured: " + x.skip, notMeasured}
 		case x.failed != "":
-			rows = append(rows, targetRow{tRSS(procs), "make-bundle failed: " + x.failed, notMet})
-		default:
-			rows = append(rows, targetRow{tRSS(procs), mib(x.s.maxRSS), judge(x.s.maxRSS <= targetBundleRSS)})
+			return targetRow{target, "make-bundle failed: " + x.failed, notMet}
+		}
+		m, good := ok(x)
+		return targetRow{target, m, judge(good)}
+	}
+	peak := func(limit int64) func(*memoryRun) (string, bool) {
+		return func(x *memoryRun) (string, bool) {
+			w := "workers"
+			if x.workers == 1 {
+				w = "worker"
+			}
+			return fmt.Sprintf("%s peak RSS, %d %s", mib(x.s.maxRSS), x.workers, w), x.s.maxRSS <= limit
 		}
 	}
-	x := find(16, true)
+	var rows []targetRow
+	for _, procs := range []int{2, 16} {
+		rows = append(rows, judged(tRSS(procs), find(procs, "(this build) GOMEMLIMIT=512MiB"), peak(targetBundleRSS)))
+	}
+	for _, procs := range []int{2, 16} {
+		rows = append(rows, judged(tCg512(procs), find(procs, "(this build) in a 512 MiB cgroup"), peak(memoryCgroup512)))
+	}
+	var cg256 *memoryRun
+	for _, x := range m.runs {
+		if x.inCgroup {
+			cg256 = x
+		}
+	}
+	rows = append(rows, judged(tCgroup, cg256, peak(memoryCgroupMax)))
+	big, small := find(16, "(this build)"), find(16, "(this build) GOMEMLIMIT=512MiB")
 	switch {
-	case x == nil:
-		rows = append(rows, targetRow{tCgroup, "not measured: no cgroup run", notMeasured})
-	case x.skip != "":
-		rows = append(rows, targetRow{tCgroup, "not measured: " + x.skip, notMeasured})
-	case x.failed != "":
-		rows = append(rows, targetRow{tCgroup, "make-bundle failed in the cgroup: " + x.failed, notMet})
+	case big == nil || small == nil || big.failed != "" || small.failed != "":
+		rows = append(rows, targetRow{tWorkers, "not measured: a run is missing or failed", notMeasured})
+	case big.workers == 0 || small.workers == 0:
+		rows = append(rows, targetRow{tWorkers, "not measured: make-bundle --verbose did not say its workers", notMeasured})
 	default:
-		rows = append(rows, targetRow{tCgroup, mib(x.s.maxRSS) + " peak RSS", judge(x.s.maxRSS <= memoryCgroupMax)})
+		rows = append(rows, targetRow{tWorkers, fmt.Sprintf("%d workers against %d; bundles %s", big.workers, small.workers, sameOrNot(big.sum, small.sum)),
+			judge(big.workers > small.workers && big.sum == small.sum)})
 	}
 	return rows
+}
+
+func sameOrNot(a, b string) string {
+	if a == b {
+		return "identical (sha256 " + a[:12] + "...)"
+	}
+	return "**differ** (" + a[:12] + " vs " + b[:12] + ")"
 }
 
 // bundleTargets judges the bundle against zstd -19 -T2 (issue 6).

@@ -33,9 +33,14 @@ func allImages() *imagesResult {
 }
 
 func memRuns(cg *memoryRun) *memoryResult {
+	const sum = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	m := &memoryResult{runs: []*memoryRun{
-		{label: "(this build)", gomaxprocs: 2, s: sample{maxRSS: 380 << 20}},
-		{label: "(this build)", gomaxprocs: 16, s: sample{maxRSS: 380 << 20}},
+		{label: "(this build) GOMEMLIMIT=512MiB", gomaxprocs: 2, s: sample{maxRSS: 380 << 20}, workers: 2, sum: sum},
+		{label: "(this build) GOMEMLIMIT=512MiB", gomaxprocs: 16, s: sample{maxRSS: 380 << 20}, workers: 2, sum: sum},
+		{label: "(this build)", gomaxprocs: 2, s: sample{maxRSS: 380 << 20}, workers: 2, sum: sum},
+		{label: "(this build)", gomaxprocs: 16, s: sample{maxRSS: 1900 << 20}, workers: 9, sum: sum},
+		{label: "(this build) in a 512 MiB cgroup", gomaxprocs: 2, s: sample{maxRSS: 360 << 20}, workers: 2, sum: sum},
+		{label: "(this build) in a 512 MiB cgroup", gomaxprocs: 16, s: sample{maxRSS: 360 << 20}, workers: 2, sum: sum},
 	}}
 	if cg != nil {
 		m.runs = append(m.runs, cg)
@@ -90,8 +95,10 @@ func TestTargetVerdicts(t *testing.T) {
 		tRSS      = "peak RSS at most 64 MiB (Debian tar)"
 		tFlat     = "time per entry flat"
 		tMem      = "memory grows at most 300 B"
-		tBRSS2    = "make-bundle's peak RSS at most 512 MiB on 1 GiB of text, GOMAXPROCS 2"
-		tBRSS16   = "make-bundle's peak RSS at most 512 MiB on 1 GiB of text, GOMAXPROCS 16"
+		tBRSS2    = "make-bundle's peak RSS at most 512 MiB on 1 GiB of text with GOMEMLIMIT=512MiB, GOMAXPROCS 2"
+		tBRSS16   = "make-bundle's peak RSS at most 512 MiB on 1 GiB of text with GOMEMLIMIT=512MiB, GOMAXPROCS 16"
+		tCg512    = "make-bundle of 1 GiB of text completes in a 512 MiB cgroup, GOMAXPROCS 16"
+		tWorkers  = "more workers at GOMAXPROCS 16 with the default budget"
 		tCgroup   = "make-bundle of 1 GiB of text completes in a 256 MiB cgroup"
 		tSize     = "bundle within 5%"
 		tTime     = "bundle in under a fifth"
@@ -149,6 +156,12 @@ func TestTargetVerdicts(t *testing.T) {
 		{"bundle RSS met", nil, tBRSS2, met, "380.0 MiB"},
 		{"bundle RSS failed", func(r *report) { r.memory.runs[1].failed = "signal: killed" }, tBRSS16, notMet, "signal: killed"},
 		{"cgroup met", nil, tCgroup, met, "180.0 MiB"},
+		{"512 MiB cgroup met", nil, tCg512, met, "360.0 MiB"},
+		{"512 MiB cgroup killed", func(r *report) { r.memory.runs[5].failed = "signal: killed" }, tCg512, notMet, "signal: killed"},
+		{"workers follow the machine", nil, tWorkers, met, "9 workers against 2"},
+		{"workers: bundles differ", func(r *report) { r.memory.runs[3].sum = "f" + r.memory.runs[3].sum[1:] }, tWorkers, notMet, "differ"},
+		{"workers: as many", func(r *report) { r.memory.runs[3].workers = 2 }, tWorkers, notMet, "2 workers against 2"},
+		{"workers not said", func(r *report) { r.memory.runs[1].workers = 0 }, tWorkers, notMeasured, "--verbose"},
 		// A make-bundle that dies in the cgroup is not met, never skipped.
 		{"cgroup run died", func(r *report) {
 			r.memory = memRuns(&memoryRun{label: "in a cgroup", gomaxprocs: 16, inCgroup: true, cgroup: "/x", failed: "signal: killed"})

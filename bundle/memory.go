@@ -104,18 +104,60 @@ type Plan struct {
 	HeldBytes int64
 	// Needs is the smallest budget that holds one worker.
 	Needs int64
-	// Budget is the memory budget: the option's, or a lower limit of the
-	// machine's.
+	// Budget is the memory budget: the option's or the default (a
+	// quarter of the machine's memory, at least MinMemoryBudget), or a
+	// lower limit of the machine's.
 	Budget int64
 	// BudgetFrom says what set Budget.
 	BudgetFrom string
+	// CPUs is WithConcurrency's cap (GOMAXPROCS by default), and
+	// BudgetWorkers how many workers the budget holds: Workers is the
+	// smaller.
+	CPUs, BudgetWorkers int
+}
+
+// Explain says how many workers compress frames frames at once, and why:
+// the fewest of the CPUs, the frames and what the budget holds.
+func (p Plan) Explain(frames int64, frameSize int64) (int, string) {
+	workers := int(min(int64(p.Workers), max(frames, 1)))
+	var bound string
+	switch {
+	case int64(workers) == frames && int64(p.Workers) > frames:
+		bound = "the image's frames allow"
+	case workers == p.CPUs && p.CPUs < p.BudgetWorkers:
+		bound = "the CPUs allow"
+	case workers == p.CPUs && workers == p.BudgetWorkers:
+		bound = "the CPUs and the memory budget allow"
+	default:
+		bound = "the memory budget allows"
+	}
+	plural := "s"
+	if workers == 1 {
+		plural = ""
+	}
+	return workers, fmt.Sprintf("compressing on %d worker%s, as many as %s: %d CPUs (GOMAXPROCS), %d frames of %s, and a memory budget of %s (%s) that holds %d workers of %s",
+		workers, plural, bound, p.CPUs, frames, mibs(frameSize), mibs(p.Budget), p.BudgetFrom, p.BudgetWorkers, mibs(p.WorkerBytes))
+}
+
+// defaultBudget is SPEC's default budget: a quarter of physical memory,
+// never under MinMemoryBudget.
+func (o *options) defaultBudget() (int64, string) {
+	phys, err := o.physMem()
+	switch {
+	case err != nil || phys <= 0:
+		return MinMemoryBudget, fmt.Sprintf("the default's floor of %s (the machine's memory is not known: %v)", mibs(MinMemoryBudget), err)
+	case phys/4 < MinMemoryBudget:
+		return MinMemoryBudget, fmt.Sprintf("the default's floor of %s (a quarter of the machine's %s of memory is less)", mibs(MinMemoryBudget), mibs(phys))
+	}
+	return phys / 4, fmt.Sprintf("the default: a quarter of the machine's %s of memory", mibs(phys))
 }
 
 // PlanMemory returns the plan Write makes with opts on this machine, or an
 // error wrapping ErrMemoryBudget, with the plan's Needs and Budget filled
 // in, when the budget cannot hold one worker;
 // make-bundle calls it before it builds the image, to fail early. The
-// budget is WithMemoryBudget's (DefaultMemoryBudget by default), lowered to
+// budget is WithMemoryBudget's (by default a quarter of the machine's
+// physical memory, at least MinMemoryBudget), lowered to
 // the machine's limits where they are lower: GOMEMLIMIT, and on Linux the
 // cgroup memory limits of this process's cgroup and its ancestors
 // (memory.max in cgroup v2, memory.limit_in_bytes in v1), as
@@ -136,7 +178,10 @@ func (o *options) plan() (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	p := Plan{Budget: o.budget, BudgetFrom: o.budgetFrom}
+	p := Plan{Budget: o.budget, BudgetFrom: o.budgetFrom, CPUs: o.concurrency}
+	if p.Budget == 0 {
+		p.Budget, p.BudgetFrom = o.defaultBudget()
+	}
 	for _, l := range limits {
 		if l.bytes < p.Budget {
 			p.Budget, p.BudgetFrom = l.bytes, l.from
@@ -152,7 +197,8 @@ func (o *options) plan() (Plan, error) {
 	}
 	held := o.frameSize / heldShare
 	n := 1 + (avail-p.WorkerBytes)/(p.WorkerBytes+held)
-	p.Workers = int(min(n, int64(o.concurrency)))
+	p.BudgetWorkers = int(min(n, 1<<20))
+	p.Workers = min(p.BudgetWorkers, o.concurrency)
 	if p.Workers > 1 {
 		p.HeldBytes = avail - int64(p.Workers)*p.WorkerBytes
 	}

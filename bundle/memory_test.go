@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -20,6 +21,26 @@ const mib = 1 << 20
 // noLimits stands in for the machine's limits in plan tests.
 func noLimits() ([]memLimit, error) { return nil, nil }
 
+// fakeMemory stands in for the machine's physical memory: n bytes, or
+// unknown when n is negative.
+func fakeMemory(n int64) func() (int64, error) {
+	return func() (int64, error) {
+		if n < 0 {
+			return 0, errors.New("no sysinfo")
+		}
+		return n, nil
+	}
+}
+
+// withMemory is an option that sets the machine's memory the default
+// budget is a quarter of.
+func withMemory(n int64) Option {
+	return func(o *options) error {
+		o.physMem = fakeMemory(n)
+		return nil
+	}
+}
+
 // TestPlan checks how workers are fitted into the budget, and that the
 // machine's limits lower it only when they are lower.
 func TestPlan(t *testing.T) {
@@ -30,21 +51,30 @@ func TestPlan(t *testing.T) {
 	limit := func(n int64, from string) func() ([]memLimit, error) {
 		return func() ([]memLimit, error) { return []memLimit{{n, from}}, nil }
 	}
+	const floor = "the default's floor of 512 MiB (a quarter of the machine's 1024 MiB of memory is less)"
 	for _, tc := range []struct {
 		name        string
 		opts        []Option
+		phys        int64 // the machine's memory; 0: 1 GiB
 		limits      func() ([]memLimit, error)
 		workers     int
 		from        string
 		errContains string
 	}{
-		// SPEC: 512 MiB at the defaults whatever the CPU count: two
-		// workers at the best level, however many CPUs.
-		{name: "defaults, 16 CPUs", opts: []Option{WithConcurrency(16)}, workers: 2, from: "bundle.DefaultMemoryBudget"},
-		{name: "defaults, 1 CPU", opts: []Option{WithConcurrency(1)}, workers: 1, from: "bundle.DefaultMemoryBudget"},
+		// SPEC: a quarter of the machine's memory, at least 512 MiB: on
+		// a machine of 1 GiB two workers at the best level, however
+		// many CPUs; on one of 64 GiB as many as the CPUs.
+		{name: "defaults, 16 CPUs, 1 GiB", opts: []Option{WithConcurrency(16)}, workers: 2, from: floor},
+		{name: "defaults, 1 CPU", opts: []Option{WithConcurrency(1)}, workers: 1, from: floor},
+		{name: "defaults, 16 CPUs, 64 GiB", opts: []Option{WithConcurrency(16)}, phys: 64 << 30, workers: 16, from: "the default: a quarter of the machine's 65536 MiB of memory"},
+		{name: "defaults, 128 CPUs, 64 GiB: the budget binds", opts: []Option{WithConcurrency(128)}, phys: 64 << 30, workers: 83},
+		{name: "defaults, 16 CPUs, 4 GiB", opts: []Option{WithConcurrency(16)}, phys: 4 << 30, workers: 5},
+		{name: "memory unknown", opts: []Option{WithConcurrency(16)}, phys: -1, workers: 2, from: "the default's floor of 512 MiB (the machine's memory is not known: no sysinfo)"},
+		{name: "64 GiB, GOMEMLIMIT 512 MiB", opts: []Option{WithConcurrency(16)}, phys: 64 << 30, limits: limit(512*mib, "GOMEMLIMIT"), workers: 2, from: "GOMEMLIMIT"},
+		{name: "64 GiB, a cgroup of 512 MiB", opts: []Option{WithConcurrency(16)}, phys: 64 << 30, limits: limit(512*mib, "cgroup x"), workers: 2, from: "cgroup x"},
 		{name: "fastest, 16 CPUs", opts: []Option{WithConcurrency(16), WithLevel(zstd.SpeedFastest)}, workers: 2},
 		{name: "a cgroup of 256 MiB", opts: []Option{WithConcurrency(16)}, limits: limit(256*mib, "cgroup x"), workers: 1, from: "cgroup x"},
-		{name: "a higher cgroup limit", opts: []Option{WithConcurrency(16)}, limits: limit(8<<30, "cgroup x"), workers: 2, from: "bundle.DefaultMemoryBudget"},
+		{name: "a higher cgroup limit", opts: []Option{WithConcurrency(16)}, limits: limit(8<<30, "cgroup x"), workers: 2, from: floor},
 		{name: "a larger budget", opts: []Option{WithConcurrency(16), WithMemoryBudget(2 << 30)}, workers: 10, from: "bundle.WithMemoryBudget"},
 		{name: "a larger budget, a lower GOMEMLIMIT", opts: []Option{WithConcurrency(16), WithMemoryBudget(2 << 30)}, limits: limit(1<<30, "GOMEMLIMIT"), workers: 5, from: "GOMEMLIMIT"},
 		{name: "too small", opts: []Option{WithConcurrency(16)}, limits: limit(200*mib, "the cgroup v2 memory.max of /sys/fs/cgroup/ci"),
@@ -60,6 +90,7 @@ func TestPlan(t *testing.T) {
 			if tc.limits != nil {
 				o.limits = tc.limits
 			}
+			o.physMem = fakeMemory(cmp.Or(tc.phys, 1<<30))
 			p, err := o.plan()
 			if tc.errContains != "" {
 				if !errors.Is(err, ErrMemoryBudget) || !strings.Contains(err.Error(), tc.errContains) {
@@ -358,5 +389,41 @@ func TestCgroupLimits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWorkersFollowMachine: at GOMAXPROCS 16 on a machine of 64 GiB the
+// default budget (16 GiB) runs a worker a CPU; with GOMEMLIMIT at 512 MiB
+// the budget holds fewer; the bundle's bytes are the same. Frames and
+// windows of 1 MiB keep the image small (20 frames) while a worker at the
+// best level still holds 36 MiB, mostly hash tables.
+func TestWorkersFollowMachine(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(16))
+	const frame = 1 << 20
+	img, _ := makeImage(t, t.TempDir(), imageCase{name: "frames", size: 24 * mib, regions: []region{{0, randBytes(41, 20*mib)}}})
+	write := func() ([]byte, Result, string) {
+		var b bytes.Buffer
+		var why string
+		res, err := Write(context.Background(), &b, img, testManifest, WithModTime(testTime), withMemory(64<<30),
+			WithFrameSize(frame), WithWindowSize(frame), WithWorkersReport(func(n int, w string) { why = w }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes(), res, why
+	}
+	big, bigRes, bigWhy := write()
+	t.Log(bigWhy)
+	prev := debug.SetMemoryLimit(512 * mib)
+	small, smallRes, smallWhy := write()
+	debug.SetMemoryLimit(prev)
+	t.Log(smallWhy)
+	if bigRes.Workers != 16 || !strings.Contains(bigWhy, "on 16 workers, as many as the CPUs allow") {
+		t.Errorf("64 GiB, 16 CPUs: %d workers (%s); want 16, one a CPU", bigRes.Workers, bigWhy)
+	}
+	if smallRes.Workers >= bigRes.Workers || !strings.Contains(smallWhy, "the memory budget allows") || !strings.Contains(smallWhy, "GOMEMLIMIT") {
+		t.Errorf("GOMEMLIMIT 512 MiB: %d workers (%s); want fewer than %d, bound by GOMEMLIMIT", smallRes.Workers, smallWhy, bigRes.Workers)
+	}
+	if !bytes.Equal(big, small) {
+		t.Errorf("the bundles differ: %d and %d bytes", len(big), len(small))
 	}
 }

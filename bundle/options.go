@@ -29,16 +29,18 @@ const (
 	// window keeps an encoder's history to the window (a larger frame
 	// needs twice the window: 163 MiB against 291 MiB a worker at the
 	// best level), so that one worker fits a memory budget of 256 MiB
-	// and two fit DefaultMemoryBudget. Frames of twice the window lost
+	// and two fit MinMemoryBudget. Frames of twice the window lost
 	// fewer matches at the boundaries: on a Debian rootfs image 256 MiB
 	// frames were 0.7% smaller, on 712 MB of Debian's /usr 0.4%
 	// (BENCHMARKS.md, the compression table).
 	DefaultFrameSize = 128 << 20
 
-	// DefaultMemoryBudget is the memory Write plans for: SPEC "Bundle"
-	// gives make-bundle 512 MiB at the defaults, whatever the image size
-	// and the number of CPUs.
-	DefaultMemoryBudget = 512 << 20
+	// MinMemoryBudget is the floor of the default memory budget. SPEC
+	// "Bundle": the budget is a quarter of the machine's physical memory,
+	// never under 512 MiB (two workers at the defaults), lowered by a
+	// cgroup limit or GOMEMLIMIT; the budget sets how many frames are
+	// compressed at once, never the bytes.
+	MinMemoryBudget = 512 << 20
 
 	// MaxWindowSize is the largest window WithWindowSize accepts: frames
 	// with a larger window need `zstd -d --long=N` or --memory to decode.
@@ -57,11 +59,16 @@ type options struct {
 	level       zstd.EncoderLevel
 	windowSize  int
 	frameSize   int64
-	budget      int64
+	budget      int64  // 0: the default, from the machine's memory
 	budgetFrom  string // what set budget, for messages
 	// limits returns the machine's memory limits that may lower budget:
 	// systemLimits, or fakes in tests.
 	limits func() ([]memLimit, error)
+	// physMem returns the machine's physical memory, for the default
+	// budget: physicalMemory, or fakes in tests.
+	physMem func() (int64, error)
+	// onWorkers, when set, hears how many workers compress and why.
+	onWorkers func(workers int, why string)
 }
 
 func (o *options) setDefaults() {
@@ -71,9 +78,8 @@ func (o *options) setDefaults() {
 		level:       zstd.SpeedBestCompression,
 		windowSize:  DefaultWindowSize,
 		frameSize:   DefaultFrameSize,
-		budget:      DefaultMemoryBudget,
-		budgetFrom:  "bundle.DefaultMemoryBudget",
 		limits:      systemLimits,
+		physMem:     physicalMemory,
 	}
 }
 
@@ -149,7 +155,8 @@ func WithRootfsCheck(check func(head []byte, size int64) error) Option {
 // WithMemoryBudget sets the memory, in bytes, that Write plans its
 // compression workers for: the budget of the whole process, of which
 // Write keeps memoryReserve for everything but the workers. The default is
-// DefaultMemoryBudget; the range is 1 and up. A cgroup memory limit or a
+// a quarter of the machine's physical memory, and at least
+// MinMemoryBudget; the range is 1 and up. A cgroup memory limit or a
 // GOMEMLIMIT below it lowers it (see PlanMemory). The budget decides how
 // many frames are compressed at once, never the output bytes; a budget too
 // small for one worker is an error (ErrMemoryBudget).
@@ -159,6 +166,17 @@ func WithMemoryBudget(n int64) Option {
 			return fmt.Errorf("bundle: memory budget %d is below 1 byte", n)
 		}
 		o.budget, o.budgetFrom = n, "bundle.WithMemoryBudget"
+		return nil
+	}
+}
+
+// WithWorkersReport sets a function that Write calls once, before it
+// compresses, with how many workers compress at once and a line saying
+// why: the CPUs, the frames and what the memory budget holds (make-bundle
+// prints it with --verbose).
+func WithWorkersReport(f func(workers int, why string)) Option {
+	return func(o *options) error {
+		o.onWorkers = f
 		return nil
 	}
 }

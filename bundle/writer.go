@@ -37,6 +37,8 @@ type Result struct {
 	// DataBytes is how many bytes of the image the bundle stores; the
 	// rest are holes.
 	DataBytes int64
+	// Workers is how many frames were compressed at once, at most.
+	Workers int
 }
 
 // Write writes a bundle of image and m to dst. It fills in m's Rootfs,
@@ -101,6 +103,10 @@ func Write(ctx context.Context, dst io.Writer, image *os.File, m Manifest, opts 
 	// them reuse what the caller has let go (make-bundle's image writer
 	// leaves up to hundreds of MiB of garbage), instead of adding to it.
 	runtime.GC()
+	workers, why := plan.Explain((stream.size+o.frameSize-1)/o.frameSize, o.frameSize)
+	if o.onWorkers != nil {
+		o.onWorkers(workers, why)
+	}
 	sum, written, err := compress(ctx, dst, stream, o, plan, pass2)
 	if err != nil {
 		return Result{}, err
@@ -118,6 +124,7 @@ func Write(ctx context.Context, dst io.Writer, image *os.File, m Manifest, opts 
 		Size:      written,
 		Manifest:  m,
 		DataBytes: scan.dataBytes,
+		Workers:   workers,
 	}, nil
 }
 

@@ -5,11 +5,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
-	"github.com/klauspost/compress/gzip"
 	"io"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/ext4pack/ext4pack/inflate"
 )
 
 // blockSize is tar's record unit: headers and data start on multiples of
@@ -44,11 +44,15 @@ func openStream(r io.Reader) (io.Reader, string, func(), error) {
 		// over any magic number its first bytes might happen to match.
 		return br, "", func() {}, nil
 	case bytes.HasPrefix(magic, magicGzip):
-		gz, err := gzip.NewReader(br)
+		// inflate reads every member (pigz, cat a.gz b.gz), as gzip -d
+		// does, checking each one's CRC-32 and length; it is 1.75x as
+		// fast as klauspost/compress's gzip on a Debian rootfs
+		// (inflate's BenchmarkGunzip).
+		gz, err := inflate.NewGzipReader(br)
 		if err != nil {
 			return nil, "", nil, &decodeError{"gzip", err}
 		}
-		return decoded{"gzip", &gzipMembers{br: br, gz: gz}}, "gzip", func() {}, nil
+		return decoded{"gzip", gz}, "gzip", func() {}, nil
 	case bytes.HasPrefix(magic, magicZstd):
 		// One goroutine-free decoder: the tar is read in order anyway.
 		// The frame checksums are verified (the default).
@@ -65,47 +69,6 @@ func openStream(r io.Reader) (io.Reader, string, func(), error) {
 		return nil, "", nil, badInput("the input is lz4-compressed; only plain, gzip and zstd tars are read (decompress it with lz4 -d)")
 	}
 	return br, "", func() {}, nil
-}
-
-// gzipMembers reads every member of a gzip file (pigz, cat a.gz b.gz),
-// as gzip -d does. It reads them one at a time, rather than with
-// gzip.Reader's Multistream, so that a member that checked out (its
-// CRC-32 and length verified) and junk after it are told apart from a
-// member cut short: gzip -d, too, only warns about trailing garbage.
-type gzipMembers struct {
-	br  *bufio.Reader
-	gz  *gzip.Reader
-	err error // sticky: gzip.Reader would forget why it stopped
-}
-
-// errGzipTrailer is wrapped by the error for bytes after a complete gzip
-// member that do not start another member.
-var errGzipTrailer = errors.New("data after the last gzip member is not another member")
-
-func (g *gzipMembers) Read(p []byte) (int, error) {
-	if g.err != nil {
-		return 0, g.err
-	}
-	g.gz.Multistream(false)
-	for {
-		n, err := g.gz.Read(p)
-		if err != io.EOF {
-			return n, err
-		}
-		if _, err := g.br.Peek(1); err == io.EOF {
-			return n, io.EOF
-		} else if err != nil {
-			return n, err
-		}
-		if err := g.gz.Reset(g.br); err != nil {
-			g.err = fmt.Errorf("%w (%v)", errGzipTrailer, err)
-			return n, g.err
-		}
-		g.gz.Multistream(false)
-		if n > 0 {
-			return n, nil
-		}
-	}
 }
 
 // readErrors marks errors of the raw input, so that they are reported as

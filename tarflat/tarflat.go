@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ext4pack/ext4pack/ext4w"
+	"github.com/ext4pack/ext4pack/inflate"
 )
 
 // Op is what an Entry asks of the image.
@@ -121,7 +122,8 @@ type Reader struct {
 }
 
 // NewReader returns a Reader for r, which may hold a plain, gzip or zstd
-// tar, recognised by its magic bytes on the first Next. Like
+// tar, recognised by its magic bytes on the first Next, or be a tar
+// stream Prefetch decompresses ahead. Like
 // archive/tar.NewReader it returns no error: a bad option, and anything
 // wrong with the input, is reported by Next.
 func NewReader(r io.Reader, opts ...Option) *Reader {
@@ -130,7 +132,12 @@ func NewReader(r io.Reader, opts ...Option) *Reader {
 	for _, opt := range opts {
 		errs = append(errs, opt(&o))
 	}
-	return &Reader{in: r, opt: o, close: func() {}, err: errors.Join(errs...)}
+	rd := &Reader{in: r, opt: o, close: func() {}, err: errors.Join(errs...)}
+	if p, ok := r.(*Prefetched); ok {
+		// Stopped by Close even if it is never read.
+		rd.close = func() { p.Close() }
+	}
+	return rd
 }
 
 // Close releases the decompressor. It does not close the input.
@@ -161,7 +168,21 @@ func (r *Reader) warn(format string, args ...any) { r.opt.warn(fmt.Sprintf(forma
 
 func (r *Reader) start() error {
 	r.started = true
-	src, codec, closeFn, err := openStream(r.in)
+	var src io.Reader
+	var codec string
+	var closeFn func()
+	var err error
+	if p, ok := r.in.(*Prefetched); ok {
+		src, codec, closeFn, err = p.open()
+	} else {
+		src, codec, closeFn, err = openStream(r.in)
+		if err == nil && codec == "gzip" && inflateAhead {
+			// Inflating is most of the work on a gzip tar: it gets a
+			// goroutine (a core) of its own.
+			p := decodeAhead(src, codec, closeFn)
+			src, closeFn = p, func() { p.Close() }
+		}
+	}
 	if err != nil {
 		var re *readError
 		if errors.As(err, &re) {
@@ -305,7 +326,7 @@ func (r *Reader) end(at int64) error {
 	r.s.n += total
 	if err != nil {
 		var de *decodeError
-		if errors.As(err, &de) && errors.Is(err, errGzipTrailer) {
+		if errors.As(err, &de) && errors.Is(err, inflate.ErrTrailingData) {
 			// gzip -d, too, ignores what follows the last member with a
 			// warning ("trailing garbage ignored").
 			r.warn("ignoring data after the end of the gzip stream")

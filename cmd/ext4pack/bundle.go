@@ -18,7 +18,7 @@ func makeBundleCommand(s *session) *cli.Command {
 		Usage: "write a microVM image bundle (.tar.zst of manifest.json and rootfs.ext4) from a rootfs tar or a container image",
 		UsageText: "ext4pack make-bundle (--rootfs-tar FILE|- | --image REF) --name NAME [--platform P] [--distro D] [--arch A]\n" +
 			"     [--kernel-ref K] [--description TEXT] [--size SIZE] [--inodes N] [--label L] [--uuid U] [--out PATH]\n" +
-			"     [--agent-bin PATH] [--init-bin PATH] [--no-agents] [--no-grow] [--compression LEVEL] [--json]",
+			"     [--agent-bin PATH] [--init-bin PATH] [--no-agents] [--no-grow] [--compression LEVEL] [--json] [--verbose]",
 		Description: `Prints three lines on stdout (path, sha256, size), or with --json a catalog entry.
 Examples:
    docker export $(docker create debian:bookworm) | ext4pack make-bundle --rootfs-tar - --name debian-12
@@ -36,6 +36,7 @@ Examples:
 			&cli.BoolFlag{Name: "no-grow", Usage: "the guest does not grow / to its disk at boot"},
 			&cli.StringFlag{Name: "compression", Value: "best", Usage: "zstd level: " + strings.Join(ext4pack.CompressionLevels, ", ") + " (faster to smaller)"},
 			&cli.BoolFlag{Name: "json", Usage: "print a catalog entry as JSON instead of three lines"},
+			&cli.BoolFlag{Name: "verbose", Usage: "say on stderr how the work is split: the compression workers, and why so many"},
 		),
 		Action: func(c *cli.Context) error { return makeBundle(c, s) },
 	}
@@ -126,6 +127,9 @@ func makeBundle(c *cli.Context, s *session) error {
 	o.Bundle = &ext4pack.BundleOptions{Name: a.name, Distro: a.distro, KernelRef: a.kernelRef,
 		Description: a.description, AgentBin: a.agentBin, InitBin: a.initBin, NoAgents: a.noAgents, NoGrow: a.noGrow,
 		Compression: a.compression}
+	if c.Bool("verbose") {
+		o.Bundle.Info = func(m string) { fmt.Fprintf(c.App.ErrWriter, "ext4pack: %s\n", m) }
+	}
 	p := newProgress(c)
 	defer p.done()
 	o.Progress = p.report

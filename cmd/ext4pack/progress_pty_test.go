@@ -50,7 +50,8 @@ func TestProgressOnTerminal(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`\r\x1b\[Kreading .*text\.tar: \d+% of [0-9.]+ MiB`),
 		regexp.MustCompile(`\r\x1b\[Khashing: \d+% of`),
-		regexp.MustCompile(`\r\x1b\[Kcompressing: \d+% of [0-9.]+ MiB, \d+s left`),
+		// GOMAXPROCS 1: one worker, as the line says.
+		regexp.MustCompile(`\r\x1b\[Kcompressing on 1 worker: \d+% of [0-9.]+ MiB, \d+s left`),
 		regexp.MustCompile(`\r\x1b\[K(\r\n)?path: ` + regexp.QuoteMeta(out) + `\r\nsha256: [0-9a-f]{64}\r\nsize: \d+\r\n$`),
 	} {
 		if !want.MatchString(text) {
