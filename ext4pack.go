@@ -196,6 +196,9 @@ type Built struct {
 	Image *ImageSource
 	// GuestInit is the init system the guest files were installed for.
 	GuestInit string
+	// RootfsGrows says the guest grows / to its disk at boot: guest files
+	// without BundleOptions.NoGrow.
+	RootfsGrows bool
 	// GuestMessage is one line naming the init found and how the guest
 	// services start under it, for the user ("ext4pack: guest init: ...").
 	GuestMessage string

@@ -33,6 +33,11 @@ type BundleOptions struct {
 	InitBin []byte
 	// NoAgents leaves the guest files out.
 	NoAgents bool
+	// NoGrow leaves out the growth of / to the guest's disk at boot (SPEC
+	// "Growing to the disk"): by default every guest grows its root to
+	// its whole block device, which needs ext4pack-init (embedded, or
+	// InitBin) in every guest.
+	NoGrow bool
 	// Compression is the zstd level, one of bundle.Levels: "fastest",
 	// "default", "better" or "best". Empty: "best".
 	Compression string
@@ -115,12 +120,12 @@ func finishBundleImage(w *ext4w.Writer, o Options, b *Built) error {
 		// The files for the init the rootfs boots (SPEC "Guest init
 		// systems"), ext4pack-init where it has none.
 		g, err := agents.ForImage(guestImage(b.Info), agents.Options{Arch: b.Arch, Distro: b.Distro,
-			AgentBin: o.Bundle.AgentBin, InitBin: o.Bundle.InitBin})
+			AgentBin: o.Bundle.AgentBin, InitBin: o.Bundle.InitBin, NoGrow: o.Bundle.NoGrow})
 		if err != nil {
 			return err
 		}
 		files = append(files, g.Files...)
-		b.GuestInit, b.GuestMessage = g.Init, g.Message
+		b.GuestInit, b.GuestMessage, b.RootfsGrows = g.Init, g.Message, g.Grows
 	}
 	return injectFiles(w, files, b.Time, o.warn)
 }
@@ -139,7 +144,8 @@ func guestImage(info tarflat.Info) agents.Image {
 }
 
 // injectFiles writes files through w before it closes, replacing what the
-// input had at their paths, with a warning for each.
+// input had at their paths, with a warning for each, except where a file is
+// IfMissing: what the input has there stays.
 func injectFiles(w *ext4w.Writer, files []agents.File, t time.Time, warn func(string)) error {
 	for _, f := range files {
 		name := strings.TrimPrefix(f.Path, "/")
@@ -149,6 +155,9 @@ func injectFiles(w *ext4w.Writer, files []agents.File, t time.Time, warn func(st
 			name = path.Join(p, path.Base(name))
 		}
 		if w.Exists(name) {
+			if f.IfMissing {
+				continue
+			}
 			warn(fmt.Sprintf("the input's /%s is replaced by ext4pack's guest file", name))
 		}
 		ef := &ext4w.File{Mode: f.Mode, Uid: f.Uid, Gid: f.Gid, Mtime: t}
@@ -159,6 +168,8 @@ func injectFiles(w *ext4w.Writer, files []agents.File, t time.Time, warn func(st
 			ef.Type, ef.Linkname = ext4w.TypeSymlink, f.Target
 		case agents.TypeDir:
 			ef.Type = ext4w.TypeDir
+		case agents.TypeCharDevice:
+			ef.Type, ef.Devmajor, ef.Devminor = ext4w.TypeCharDev, f.Major, f.Minor
 		default:
 			return fmt.Errorf("guest file %s: unknown type %v", f.Path, f.Type)
 		}

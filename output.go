@@ -20,7 +20,7 @@ func (b *Built) Manifest() (bundle.Manifest, error) {
 		return bundle.Manifest{}, errors.New("ext4pack: the image was not built for a bundle (Options.Bundle)")
 	}
 	m := bundle.Manifest{Name: b.bundle.Name, Distro: b.Distro, Arch: b.Arch, KernelRef: b.bundle.KernelRef,
-		Description: b.bundle.Description, GuestInit: b.GuestInit, CreatedBy: "ext4pack " + Version}
+		Description: b.bundle.Description, GuestInit: b.GuestInit, RootfsGrows: b.RootfsGrows, CreatedBy: "ext4pack " + Version}
 	if b.Image != nil {
 		m.Source = &bundle.Source{Image: b.Image.Ref, Digest: b.Image.Digest}
 	}

@@ -72,7 +72,7 @@ func TestAgentBuild(t *testing.T) {
 					t.Errorf("program header %v in a static build", p.Type)
 				}
 			}
-			files, err := Files(Options{Init: systemd, HasNetTool: true, Arch: arch, AgentBin: first})
+			files, err := Files(Options{Init: systemd, HasNetTool: true, NoGrow: true, Arch: arch, AgentBin: first})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -60,10 +60,11 @@ var ErrNoAgents = errors.New("agents: this ext4pack was built without the guest 
 	"build it with `make build`, or pass --agent-bin PATH (or --no-agents)")
 
 // ErrNoInit is returned by Files when the guest needs ext4pack-init (it has
-// no init of its own, or neither ip nor busybox for the network), the binary
-// was built without the embedded one, and Options.InitBin is nil.
+// no init of its own, or neither ip nor busybox for the network, or it grows
+// its root), the binary was built without the embedded one, and
+// Options.InitBin is nil.
 var ErrNoInit = errors.New("agents: this guest needs ext4pack-init and this ext4pack was built without it; " +
-	"build it with `make build`, or pass --init-bin PATH (or --no-agents)")
+	"build it with `make build`, or pass --init-bin PATH (or --no-grow where only the growth needs it, or --no-agents)")
 
 // Binary is a guest binary built into this ext4pack (see Binaries), named
 // as the file it was built into under agents/bin.
@@ -80,9 +81,10 @@ const (
 	TypeRegular FileType = iota + 1
 	TypeDir
 	TypeSymlink
+	TypeCharDevice
 )
 
-// String returns "regular", "dir" or "symlink".
+// String returns "regular", "dir", "symlink" or "char device".
 func (t FileType) String() string {
 	switch t {
 	case TypeRegular:
@@ -91,6 +93,8 @@ func (t FileType) String() string {
 		return "dir"
 	case TypeSymlink:
 		return "symlink"
+	case TypeCharDevice:
+		return "char device"
 	}
 	return "FileType(" + strconv.Itoa(int(t)) + ")"
 }
@@ -104,6 +108,11 @@ type File struct {
 	Gid    uint32
 	Data   []byte // contents of a regular file; the caller owns it
 	Target string // target of a symlink
+	// Major and Minor number a device.
+	Major, Minor uint32
+	// IfMissing says to write the file only where the image has nothing
+	// at Path, and to keep, silently, what it has.
+	IfMissing bool
 }
 
 // Options says which guest the files are for.
@@ -137,6 +146,13 @@ type Options struct {
 	// bootstrap. Without, and under ext4pack-init, ext4pack-init is
 	// installed too, for its netlink code.
 	HasNetTool bool
+
+	// NoGrow leaves out the growth of / to the guest's block device at
+	// boot (SPEC "Growing to the disk"). By default every guest grows:
+	// ext4pack-init is installed as the helper that asks the kernel for
+	// the online resize, with the switch /etc/banger/grow-root and what
+	// runs it early under the guest's init.
+	NoGrow bool
 }
 
 //go:embed guest
@@ -170,7 +186,7 @@ func Files(opts Options) ([]File, error) {
 		regular(modulesLoadPath, 0o644, asset("banger-vsock.conf")),
 		regular(firstBootMarker, 0o644, []byte{}),
 	}
-	if guestInit(opts.Init) == InitExt4pack || !opts.HasNetTool {
+	if guestInit(opts.Init) == InitExt4pack || !opts.HasNetTool || !opts.NoGrow {
 		initBin, err := guestBinary("ext4pack-init", opts.InitBin, opts.Arch, embeddedInit)
 		if err != nil {
 			return nil, err
@@ -182,6 +198,9 @@ func Files(opts Options) ([]File, error) {
 		return nil, err
 	}
 	files = append(files, more...)
+	if !opts.NoGrow {
+		files = append(files, growFiles(opts.Init)...)
+	}
 	slices.SortFunc(files, byFilePath)
 	return files, nil
 }

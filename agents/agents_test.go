@@ -98,7 +98,7 @@ func TestFiles(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.arch+"/"+tc.distro, func(t *testing.T) {
 			bin := staticAgent(t, tc.arch)
-			files, err := Files(Options{Init: systemd, HasNetTool: true, Arch: tc.arch, Distro: tc.distro, AgentBin: bin, VsockPort: tc.port})
+			files, err := Files(Options{Init: systemd, HasNetTool: true, NoGrow: true, Arch: tc.arch, Distro: tc.distro, AgentBin: bin, VsockPort: tc.port})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ func TestFiles(t *testing.T) {
 
 func TestFilesIsDeterministicAndOwnsItsData(t *testing.T) {
 	bin := staticAgent(t, ArchAarch64)
-	opts := Options{Init: systemd, HasNetTool: true, Arch: ArchAarch64, AgentBin: bin}
+	opts := Options{Init: systemd, HasNetTool: true, Arch: ArchAarch64, AgentBin: bin, InitBin: staticAgent(t, ArchAarch64)}
 	a, err := Files(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestFilesWithoutEmbeddedAgents(t *testing.T) {
 	if Embedded {
 		t.Skip("this build embeds the agents")
 	}
-	_, err := Files(Options{Init: systemd, HasNetTool: true, Arch: ArchX86_64})
+	_, err := Files(Options{Init: systemd, HasNetTool: true, NoGrow: true, Arch: ArchX86_64})
 	if !errors.Is(err, ErrNoAgents) {
 		t.Fatalf("err = %v, want ErrNoAgents", err)
 	}
@@ -256,7 +256,7 @@ func unitKeys(unit string) []string {
 // link that Files makes, starts a program that Files installs executable,
 // and has the settings the issue asks for.
 func TestUnits(t *testing.T) {
-	files, err := Files(Options{Init: systemd, HasNetTool: true, Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
+	files, err := Files(Options{Init: systemd, HasNetTool: true, NoGrow: true, Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestUnits(t *testing.T) {
 }
 
 func TestModulesLoad(t *testing.T) {
-	files, err := Files(Options{Init: systemd, HasNetTool: true, Arch: ArchAarch64, AgentBin: staticAgent(t, ArchAarch64)})
+	files, err := Files(Options{Init: systemd, HasNetTool: true, NoGrow: true, Arch: ArchAarch64, AgentBin: staticAgent(t, ArchAarch64)})
 	if err != nil {
 		t.Fatal(err)
 	}

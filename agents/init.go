@@ -88,6 +88,11 @@ const (
 	// vsockPortFile tells ext4pack-init the agent's port when it is not
 	// DefaultVsockPort: a kernel-started init has no arguments of its own.
 	vsockPortFile = "/etc/banger/vsock-port"
+	// growSwitch, while it exists, makes the guest grow / to its block
+	// device at boot, under every init; ext4pack-init reads the same path.
+	growSwitch   = "/etc/banger/grow-root"
+	growUnit     = "banger-grow-root.service"
+	localFsWants = unitDir + "/local-fs.target.wants"
 )
 
 // Guest is what make-bundle puts into one image: the files, the init they
@@ -95,6 +100,9 @@ const (
 type Guest struct {
 	// Init is the manifest's guest_init: one of the Init* constants.
 	Init string
+	// Grows is the manifest's rootfs_grows: the guest grows / to its
+	// block device at boot (Options.NoGrow unset).
+	Grows bool
 	// Files are the guest files, sorted by Path (see Files).
 	Files []File
 	// Message is one line for stderr naming the init found and how the
@@ -117,7 +125,7 @@ func ForImage(img Image, opts Options) (Guest, error) {
 		return Guest{}, err
 	}
 	init := guestInit(img.Init)
-	return Guest{Init: init, Files: files, Message: message(img.Init, init)}, nil
+	return Guest{Init: init, Grows: !opts.NoGrow, Files: files, Message: message(img.Init, init)}, nil
 }
 
 // guestInit maps the image's init to the init the files are for: an image
@@ -223,7 +231,7 @@ func initFiles(opts Options, port uint32) ([]File, error) {
 		}, nil
 
 	case InitExt4pack:
-		files := []File{symlink(sbinInit, initBinPath)}
+		files := []File{symlink(sbinInit, initBinPath), devNull}
 		if port != DefaultVsockPort {
 			files = append(files, regular(vsockPortFile, 0o644, []byte(portStr+"\n")))
 		}
@@ -236,6 +244,39 @@ func initFiles(opts Options, port uint32) ([]File, error) {
 	return nil, fmt.Errorf("agents: %s, an init ext4pack does not know how to start the guest services under "+
 		"(it knows systemd, OpenRC, runit, busybox and sysvinit); pass --no-agents to bundle the image without them", where)
 }
+
+// growFiles returns what makes a guest under init grow / to its block device
+// early at boot, besides ext4pack-init itself, the helper: the switch, and
+// for systemd and OpenRC a service of their own. banger-sysinit (busybox,
+// sysvinit, runit) and ext4pack-init as PID 1 look for the switch
+// themselves.
+func growFiles(in InitSystem) []File {
+	files := []File{regular(growSwitch, 0o644, asset("grow-root"))}
+	switch guestInit(in) {
+	case InitSystemd:
+		files = append(files,
+			regular(unitDir+"/"+growUnit, 0o644, asset(growUnit)),
+			symlink(localFsWants+"/"+growUnit, unitDir+"/"+growUnit))
+	case InitOpenRC:
+		level := "boot"
+		if in.Flavor == OpenRCNoBoot {
+			level = "sysinit"
+		}
+		files = append(files,
+			regular(openrcInitDir+"/banger-grow-root", 0o755, asset("openrc/banger-grow-root")),
+			symlink(openrcLevelsDir+"/"+level+"/banger-grow-root", openrcInitDir+"/banger-grow-root"))
+	}
+	return files
+}
+
+// devNull is /dev/null for a guest whose PID 1 is ext4pack-init, where the
+// image has none. A Go program's runtime opens /dev/null before main on
+// the descriptors 0-2 the kernel left closed, which it does when it cannot
+// open /dev/console; where it cannot open /dev/null either (no devtmpfs
+// mounted on /dev by the kernel, and no node in the image), it exits, and
+// PID 1 exiting panics the kernel. Once running, ext4pack-init mounts
+// devtmpfs over it.
+var devNull = File{Path: "/dev/null", Type: TypeCharDevice, Mode: 0o666, Major: 1, Minor: 3, IfMissing: true}
 
 func symlink(p, target string) File {
 	return File{Path: p, Type: TypeSymlink, Mode: symlinkPermissions, Target: target}

@@ -2,6 +2,7 @@ package agents
 
 import (
 	"bytes"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -19,11 +20,14 @@ var common = []string{
 const alpineInittab = "# /etc/inittab\n\n::sysinit:/sbin/openrc sysinit\n::sysinit:/sbin/openrc boot\n::wait:/sbin/openrc default\n" +
 	"tty1::respawn:/sbin/getty 38400 tty1\n::ctrlaltdel:/sbin/reboot\n::shutdown:/sbin/openrc shutdown\n"
 
+// charNull stands, in TestForImage's extra files, for /dev/null.
+const charNull = "char 1:3"
+
 const debianInittab = "id:2:initdefault:\nsi::sysinit:/etc/init.d/rcS\nl2:2:wait:/etc/init.d/rc 2\n1:2345:respawn:/sbin/getty --noclear 38400 tty1\n"
 
 // TestForImage is SPEC "Guest init systems": each init gets the files that
 // start the services its own way, and make-bundle is told what to print and
-// record.
+// record. The growth's files are TestGrowFiles's.
 func TestForImage(t *testing.T) {
 	agent, initBin := staticAgent(t, ArchX86_64), staticAgent(t, ArchX86_64)
 	for _, tc := range []struct {
@@ -96,17 +100,19 @@ func TestForImage(t *testing.T) {
 			"/usr/local/libexec/banger-sysinit": "",
 		}, "sysvinit"},
 		{"no init", Image{Init: InitSystem{Why: "no /sbin/init"}}, InitExt4pack, map[string]string{
+			"/dev/null":                     charNull,
 			"/sbin/init":                    "/usr/local/sbin/ext4pack-init",
 			"/usr/local/sbin/ext4pack-init": "",
 		}, "ext4pack-init (no /sbin/init)"},
 		{"ext4pack-init from an earlier make-bundle", Image{HasNetTool: true, Init: InitSystem{
 			Name: InitExt4pack, Path: "/usr/local/sbin/ext4pack-init"}}, InitExt4pack, map[string]string{
+			"/dev/null":                     charNull,
 			"/sbin/init":                    "/usr/local/sbin/ext4pack-init",
 			"/usr/local/sbin/ext4pack-init": "",
 		}, "ext4pack-init"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := ForImage(tc.img, Options{Arch: ArchX86_64, AgentBin: agent, InitBin: initBin})
+			g, err := ForImage(tc.img, Options{Arch: ArchX86_64, AgentBin: agent, InitBin: initBin, NoGrow: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,6 +132,10 @@ func TestForImage(t *testing.T) {
 				switch {
 				case slices.Contains(common, f.Path):
 				case !ok:
+				case target == charNull:
+					if f.Type != TypeCharDevice || f.Major != 1 || f.Minor != 3 || f.Mode != 0o666 || !f.IfMissing {
+						t.Errorf("%s: %+v, want /dev/null (char 1:3, 0666), written only where the image has none", f.Path, f)
+					}
 				case target != "" && (f.Type != TypeSymlink || f.Target != target):
 					t.Errorf("%s: %v -> %q, want a symlink to %q", f.Path, f.Type, f.Target, target)
 				case target == "" && f.Type != TypeRegular:
@@ -162,6 +172,14 @@ func TestForImageNeedsInitBin(t *testing.T) {
 	_, err := ForImage(Image{}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
 	if err != ErrNoInit {
 		t.Fatalf("err = %v, want ErrNoInit", err)
+	}
+	// Growth needs the helper in a guest that has an init and ip.
+	_, err = ForImage(Image{Init: systemd, HasNetTool: true}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64)})
+	if err != ErrNoInit || !strings.Contains(err.Error(), "--no-grow") {
+		t.Fatalf("err = %v, want ErrNoInit naming --no-grow", err)
+	}
+	if _, err = ForImage(Image{Init: systemd, HasNetTool: true}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64), NoGrow: true}); err != nil {
+		t.Fatalf("without growth: %v", err)
 	}
 	_, err = ForImage(Image{}, Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64), InitBin: staticAgent(t, ArchAarch64)})
 	if err == nil || !strings.Contains(err.Error(), "ext4pack-init for x86_64 is built for EM_AARCH64") {
@@ -279,5 +297,113 @@ func TestEditInittab(t *testing.T) {
 	}
 	if _, err := EditInittab(nil, false, true, DefaultVsockPort); err == nil {
 		t.Error("sysvinit without an inittab: no error")
+	}
+}
+
+// TestGrowFiles is SPEC "Growing to the disk": unless NoGrow, every guest
+// gets ext4pack-init as the helper and the switch, and systemd and OpenRC a
+// service of their own that runs it early; banger-sysinit and ext4pack-init
+// as PID 1 read the switch themselves. NoGrow leaves all of it out.
+func TestGrowFiles(t *testing.T) {
+	openrcDebian := InitSystem{Name: InitOpenRC, Flavor: OpenRCNoBoot}
+	for _, tc := range []struct {
+		name  string
+		init  InitSystem
+		extra map[string]string // path -> symlink target, or "" for a regular file
+	}{
+		{"systemd", systemd, map[string]string{
+			"/etc/systemd/system/banger-grow-root.service":                       "",
+			"/etc/systemd/system/local-fs.target.wants/banger-grow-root.service": "/etc/systemd/system/banger-grow-root.service",
+		}},
+		{"openrc", InitSystem{Name: InitOpenRC}, map[string]string{
+			"/etc/init.d/banger-grow-root":         "",
+			"/etc/runlevels/boot/banger-grow-root": "/etc/init.d/banger-grow-root",
+		}},
+		{"openrc, Debian", openrcDebian, map[string]string{
+			"/etc/init.d/banger-grow-root":            "",
+			"/etc/runlevels/sysinit/banger-grow-root": "/etc/init.d/banger-grow-root",
+		}},
+		{"runit", InitSystem{Name: InitRunit, Flavor: RunitDebian}, nil},
+		{"busybox", InitSystem{Name: InitBusybox}, nil},
+		{"sysvinit", InitSystem{Name: InitSysvinit, Inittab: []byte(debianInittab), HasInittab: true}, nil},
+		{"ext4pack-init", InitSystem{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{Arch: ArchX86_64, AgentBin: staticAgent(t, ArchX86_64), InitBin: staticAgent(t, ArchX86_64),
+				Init: tc.init, HasNetTool: true}
+			with, err := Files(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.NoGrow = true
+			without, err := Files(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			added := map[string]File{}
+			for p, f := range byPath(with) {
+				if _, ok := byPath(without)[p]; !ok {
+					added[p] = f
+				}
+			}
+			want := map[string]string{growSwitch: ""}
+			if guestInit(tc.init) != InitExt4pack {
+				want[initBinPath] = "" // ext4pack-init guests have it anyway
+			}
+			for p, target := range tc.extra {
+				want[p] = target
+			}
+			if len(added) != len(want) {
+				t.Errorf("growth adds %d files, want %d: %v", len(added), len(want), slices.Sorted(maps.Keys(added)))
+			}
+			for p, target := range want {
+				f, ok := added[p]
+				switch {
+				case !ok:
+					t.Errorf("growth does not add %s", p)
+				case target != "" && (f.Type != TypeSymlink || f.Target != target):
+					t.Errorf("%s: %v -> %q, want a symlink to %q", p, f.Type, f.Target, target)
+				case target == "" && f.Type != TypeRegular:
+					t.Errorf("%s: %v, want a regular file", p, f.Type)
+				}
+			}
+			if sw := added[growSwitch]; sw.Mode != 0o644 || !bytes.Contains(sw.Data, []byte("Remove it")) {
+				t.Errorf("switch: mode %o, %q", sw.Mode, sw.Data)
+			}
+			if h, ok := added[initBinPath]; ok && h.Mode != 0o755 {
+				t.Errorf("helper mode %o", h.Mode)
+			}
+			for p, f := range added {
+				if strings.HasSuffix(p, "banger-grow-root") || strings.HasSuffix(p, ".service") {
+					if f.Type == TypeRegular && !bytes.Contains(f.Data, []byte("/usr/local/sbin/ext4pack-init grow")) {
+						t.Errorf("%s does not run the helper:\n%s", p, f.Data)
+					}
+				}
+			}
+			g, err := ForImage(Image{Init: tc.init, HasNetTool: true}, opts)
+			if err != nil || g.Grows {
+				t.Errorf("ForImage with NoGrow: Grows %v, %v", g.Grows, err)
+			}
+			opts.NoGrow = false
+			if g, err := ForImage(Image{Init: tc.init, HasNetTool: true}, opts); err != nil || !g.Grows {
+				t.Errorf("ForImage: Grows %v, %v", g.Grows, err)
+			}
+		})
+	}
+}
+
+// TestGrowUnit: the systemd unit runs early, after / is read-write, only
+// while the switch is there, and shows its line on the console.
+func TestGrowUnit(t *testing.T) {
+	unit := string(asset(growUnit))
+	for _, want := range []string{
+		"DefaultDependencies=no\n", "ConditionPathExists=/etc/banger/grow-root\n",
+		"After=systemd-remount-fs.service\n", "Before=local-fs.target shutdown.target\n",
+		"Type=oneshot\n", "ExecStart=/usr/local/sbin/ext4pack-init grow\n",
+		"StandardError=journal+console\n", "WantedBy=local-fs.target\n",
+	} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("%s lacks %q", growUnit, want)
+		}
 	}
 }

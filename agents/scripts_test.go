@@ -223,7 +223,7 @@ func readFile(t *testing.T, name string) string {
 // core-service is sourced by /etc/runit/1).
 var guestScripts = []string{
 	"banger-network-bootstrap.sh", "banger-first-boot.sh", "banger-sysinit.sh",
-	"openrc/banger-network", "openrc/banger-first-boot", "openrc/banger-vsock-agent",
+	"openrc/banger-network", "openrc/banger-first-boot", "openrc/banger-vsock-agent", "openrc/banger-grow-root",
 	"runit/banger-vsock-agent.run", "runit/97-banger.sh", "runit/banger-sysinit.initd",
 }
 
@@ -272,5 +272,55 @@ func TestShellcheck(t *testing.T) {
 				t.Errorf("shellcheck: %v\n%s", err, out)
 			}
 		})
+	}
+}
+
+// TestSysinitGrows runs banger-sysinit's growth step (busybox, sysvinit and
+// runit run / grow through it): the helper runs while the switch exists, a
+// failed or missing helper is reported, and the script goes on to the end.
+func TestSysinitGrows(t *testing.T) {
+	for _, sh := range shells(t) {
+		for _, tc := range []struct {
+			name       string
+			sw, helper bool
+			fail       string
+			called     bool
+			stderrHas  string
+		}{
+			{name: "grows", sw: true, helper: true, called: true},
+			{name: "helper fails", sw: true, helper: true, fail: "ext4pack-init", called: true, stderrHas: "banger-sysinit: growing / to its device failed"},
+			{name: "helper missing", sw: true, stderrHas: "/usr/local/sbin/ext4pack-init is missing"},
+			{name: "switch removed", helper: true},
+		} {
+			t.Run(sh.name+"/"+tc.name, func(t *testing.T) {
+				g := newGuestEnv(t)
+				if tc.sw {
+					mustWrite(t, g.root+"/etc/banger/grow-root", string(asset("grow-root")))
+				}
+				if tc.helper {
+					mustMkdir(t, g.root+"/usr/local/sbin")
+					if err := os.WriteFile(g.root+"/usr/local/sbin/ext4pack-init", []byte(stubInit), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+				code, calls, stderr := g.run(t, sh, "banger-sysinit.sh", "STUB_FAIL="+tc.fail)
+				if code != 0 {
+					t.Errorf("exit %d, want 0: boot goes on\n%s", code, stderr)
+				}
+				if got := slices.Contains(calls, "ext4pack-init grow"); got != tc.called {
+					t.Errorf("helper called: %v, want %v (calls %q)", got, tc.called, calls)
+				}
+				if tc.stderrHas != "" && !strings.Contains(stderr, tc.stderrHas) {
+					t.Errorf("stderr %q lacks %q", stderr, tc.stderrHas)
+				}
+				if tc.stderrHas == "" && strings.Contains(stderr, "banger-sysinit: grow") {
+					t.Errorf("stderr %q reports a growth failure", stderr)
+				}
+				// The step after it still ran.
+				if !strings.Contains(stderr, "the network set-up failed") {
+					t.Errorf("the network step did not run after the growth: %q", stderr)
+				}
+			})
+		}
 	}
 }

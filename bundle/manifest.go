@@ -29,6 +29,9 @@ type Manifest struct {
 	// (SPEC "Guest init systems"): systemd, openrc, runit, busybox,
 	// sysvinit or ext4pack-init; empty without guest files.
 	GuestInit string `json:"guest_init,omitempty"`
+	// RootfsGrows is true when the guest grows its root filesystem to its
+	// whole disk at boot (SPEC "Growing to the disk"); left out when false.
+	RootfsGrows bool `json:"rootfs_grows,omitempty"`
 	// Source is where the rootfs came from, for a container image.
 	Source *Source `json:"source,omitempty"`
 

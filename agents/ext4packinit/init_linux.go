@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,14 +41,14 @@ const (
 type initd struct {
 	p        *procs
 	stopping atomic.Bool // set once, when a shutdown signal came
-	logMu    sync.Mutex
+	log      *consoleLog
 	devNull  int // stdin of the children; -1 until /dev is there
 }
 
 // runInit is PID 1. Nothing here returns: a step that fails or panics is
 // logged and the next one runs; the main loop restarts if it panics.
 func runInit() {
-	in := &initd{p: newProcs(), devNull: -1}
+	in := &initd{p: newProcs(), devNull: -1, log: newConsoleLog(hasConsole(2), os.Stderr, "/dev/kmsg")}
 	// Signals first, so that none sent during boot is lost. The others a
 	// process may send are caught too, and dropped: left to Go's defaults,
 	// SIGQUIT or SIGHUP would end PID 1, which panics the kernel. They are
@@ -101,18 +100,41 @@ func (in *initd) loop(sigs <-chan os.Signal) {
 // boot runs the start-up steps in order.
 func (in *initd) boot() {
 	in.step("mounts", in.mounts)
+	in.safely("console", in.settleConsole)
+	in.step("grow", in.grow)
 	in.step("network", in.network)
 	in.step("first boot", in.firstBoot)
 	go in.safely("agent", in.superviseAgent)
 	in.step("workload", in.startWorkload)
 }
 
+// logf writes a line to the console, or where PID 1 writes in its stead
+// (see consoleLog).
 func (in *initd) logf(format string, args ...any) {
-	in.logMu.Lock()
-	defer in.logMu.Unlock()
-	// The console is all PID 1 has to tell anyone; if writing fails there
-	// is no one left to tell.
-	fmt.Fprintf(os.Stderr, "ext4pack-init: "+format+"\n", args...)
+	in.log.line(fmt.Sprintf("ext4pack-init: "+format, args...))
+}
+
+// settleConsole, once /dev is mounted, gets the console back on
+// descriptors 0-2 if the kernel could not give it, or else says that the
+// lines go to the kernel's log.
+func (in *initd) settleConsole() {
+	if in.log.settle(func() error { return reopenConsole("/dev/console") }) == logKmsg {
+		in.logf("no console (/dev/console cannot be opened): this log goes to the kernel's (dmesg), the services' output nowhere")
+	}
+}
+
+// grow grows / to its block device while the switch asks for it (SPEC
+// "Growing to the disk"): one line when it did, none when / already fills
+// the device.
+func (in *initd) grow() error {
+	if _, err := os.Lstat(growSwitch); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	msg, err := growFS("/")
+	if msg != "" {
+		in.logf("%s", msg)
+	}
+	return err
 }
 
 // safely runs fn, turning a panic into a log line.

@@ -27,6 +27,11 @@
 //	    applies ip= from FILE (default /proc/cmdline) as PID 1 does; the
 //	    banger network bootstrap calls it in a guest with neither ip nor
 //	    busybox
+//	ext4pack-init grow [DIR]
+//	    grows the ext4 filesystem mounted at DIR (default /) online to its
+//	    whole block device (EXT4_IOC_RESIZE_FS), printing one line when it
+//	    did and nothing when the sizes were equal; the guest's boot runs it
+//	    under every init where /etc/banger/grow-root exists
 //	ext4pack-init version
 //
 // ext4pack embeds a build of it for each guest arch, made as the agent is
@@ -42,6 +47,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // version is set at build time with -ldflags '-X main.version=...'.
@@ -57,6 +63,7 @@ func main() {
 // usage is what a mistaken command line prints.
 const usage = `usage: ext4pack-init              (as PID 1: the guest's init)
        ext4pack-init network [--cmdline FILE] [--sys DIR]
+       ext4pack-init grow [DIR]
        ext4pack-init version
 `
 
@@ -87,6 +94,17 @@ func tool(args []string, stdout, stderr io.Writer) int {
 			rest = rest[2:]
 		}
 		return networkTool(cmdline, sys, stderr)
+	case "grow":
+		switch len(args) {
+		case 1:
+			return growTool("/", stderr)
+		case 2:
+			if !strings.HasPrefix(args[1], "-") {
+				return growTool(args[1], stderr)
+			}
+		}
+		fmt.Fprint(stderr, "ext4pack-init grow: bad arguments\n"+usage)
+		return 2
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0

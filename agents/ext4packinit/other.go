@@ -19,3 +19,8 @@ func networkTool(_, _ string, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "ext4pack-init: Linux only")
 	return 1
 }
+
+func growTool(_ string, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "ext4pack-init: Linux only")
+	return 1
+}

@@ -37,6 +37,11 @@ func TestTool(t *testing.T) {
 		{[]string{"network", "--cmdline", cmdline}, 0, "nothing to do"},
 		{[]string{"network", "--cmdline", none, "--sys", dir}, 0, "no ip="},
 		{[]string{"network", "--cmdline", bad}, 1, "not an IPv4 address"},
+		{[]string{"grow", "/", "/"}, 2, "bad arguments"},
+		{[]string{"grow", "--dir"}, 2, "bad arguments"},
+		{[]string{"grow", filepath.Join(dir, "missing")}, 1, "ext4pack-init: grow: statfs"},
+		// Not ext4: nothing to grow, nothing said.
+		{[]string{"grow", "/proc"}, 0, ""},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := tool(tc.args, &stdout, &stderr)

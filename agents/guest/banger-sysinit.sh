@@ -2,11 +2,12 @@
 # banger-sysinit: the banger guest set-up for inits without service files of
 # their own: a sysinit line in /etc/inittab (busybox, sysvinit) and runit's
 # stage 1. Installed by ext4pack. It mounts /proc, /sys and /dev where nothing
-# did yet (Alpine's inittab calls an OpenRC that a minirootfs lacks), applies
-# the kernel's ip= argument, and runs the first-boot set-up while its marker
-# is there. A step that fails is reported and the others still run: init
-# goes on booting whatever this prints. Debian's runit stage 1 passes
-# "start"; busybox's shutdown line passes "stop".
+# did yet (Alpine's inittab calls an OpenRC that a minirootfs lacks), grows /
+# to its block device, applies the kernel's ip= argument, and runs the
+# first-boot set-up while its marker is there. A step that fails is reported
+# and the others still run: init goes on booting whatever this prints.
+# Debian's runit stage 1 passes "start"; busybox's shutdown line passes
+# "stop".
 
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -55,6 +56,19 @@ if command -v modprobe >/dev/null 2>&1 && [ -r /etc/modules-load.d/banger-vsock.
 		*) modprobe -q "$module" 2>/dev/null || : ;;
 		esac
 	done </etc/modules-load.d/banger-vsock.conf
+fi
+
+# Growth: / to the whole of its block device, where ext4pack left the switch
+# (make-bundle without --no-grow). The helper prints one line when it grew /
+# and nothing when / already fills the device; a failure is reported and
+# boot goes on.
+root=${BANGER_ROOT:-}
+if [ -e "$root/etc/banger/grow-root" ]; then
+	if [ -x "$root/usr/local/sbin/ext4pack-init" ]; then
+		"$root/usr/local/sbin/ext4pack-init" grow || log "growing / to its device failed"
+	else
+		log "/etc/banger/grow-root asks to grow /, but /usr/local/sbin/ext4pack-init is missing"
+	fi
 fi
 
 /usr/local/libexec/banger-network-bootstrap || log "the network set-up failed"

@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	listen := func() (net.Listener, error) { return listenVsock(uint32(*port)) }
+	listen := func() (net.Listener, error) { return listenVsock(uint32(*port), logger.Printf) }
 	if err := serve(ctx, listen, newHandler("/proc/net"), logger.Printf, minRetry, maxRetry); err != nil {
 		logger.Print(err)
 		return 1

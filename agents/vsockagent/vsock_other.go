@@ -13,7 +13,7 @@ import (
 
 // listenVsock exists so that the module builds and vets on every GOOS; the
 // agent itself only runs in Linux guests.
-func listenVsock(uint32) (net.Listener, error) {
+func listenVsock(uint32, func(string, ...any)) (net.Listener, error) {
 	return nil, fmt.Errorf("AF_VSOCK needs Linux: %w", errors.ErrUnsupported)
 }
 

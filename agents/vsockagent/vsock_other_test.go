@@ -17,7 +17,7 @@ const vsockStub = true
 // TestVsockStub: where there is no AF_VSOCK, the agent says so and exits
 // 1, for --user too, rather than serve nothing.
 func TestVsockStub(t *testing.T) {
-	if _, err := listenVsock(defaultPort); !errors.Is(err, errors.ErrUnsupported) {
+	if _, err := listenVsock(defaultPort, t.Logf); !errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("listenVsock: %v, want errors.ErrUnsupported", err)
 	}
 	if err := dropPrivileges(65534, 65534); !errors.Is(err, errors.ErrUnsupported) {

@@ -18,7 +18,7 @@ func makeBundleCommand(s *session) *cli.Command {
 		Usage: "write a microVM image bundle (.tar.zst of manifest.json and rootfs.ext4) from a rootfs tar or a container image",
 		UsageText: "ext4pack make-bundle (--rootfs-tar FILE|- | --image REF) --name NAME [--platform P] [--distro D] [--arch A]\n" +
 			"     [--kernel-ref K] [--description TEXT] [--size SIZE] [--inodes N] [--label L] [--uuid U] [--out PATH]\n" +
-			"     [--agent-bin PATH] [--init-bin PATH] [--no-agents] [--compression LEVEL] [--json] [--verbose]\n" +
+			"     [--agent-bin PATH] [--init-bin PATH] [--no-agents] [--no-grow] [--compression LEVEL] [--json] [--verbose]\n" +
 			"     [--pull always|missing|never] [--jobs N] [--cache DIR | --no-cache] [--cache-max SIZE]",
 		Description: `Prints three lines on stdout (path, sha256, size), or with --json a catalog entry.
 Examples:
@@ -34,6 +34,7 @@ Examples:
 			&cli.StringFlag{Name: "agent-bin", Usage: "use this static Linux binary as the vsock agent instead of the built-in one"},
 			&cli.StringFlag{Name: "init-bin", Usage: "use this static Linux binary as ext4pack-init instead of the built-in one"},
 			&cli.BoolFlag{Name: "no-agents", Usage: "add no guest files"},
+			&cli.BoolFlag{Name: "no-grow", Usage: "the guest does not grow / to its disk at boot"},
 			&cli.StringFlag{Name: "compression", Value: "best", Usage: "zstd level: " + strings.Join(ext4pack.CompressionLevels, ", ") + " (faster to smaller)"},
 			&cli.BoolFlag{Name: "json", Usage: "print a catalog entry as JSON instead of three lines"},
 			&cli.BoolFlag{Name: "verbose", Usage: "say on stderr how the work is split: the compression workers, and why so many"},
@@ -46,7 +47,7 @@ Examples:
 type bundleArgs struct {
 	name, distro, arch, kernelRef, description, out string
 	agentBin, initBin                               []byte
-	noAgents, json                                  bool
+	noAgents, noGrow, json                          bool
 	// compression is the zstd level's name, checked.
 	compression string
 }
@@ -55,7 +56,7 @@ func parseBundleArgs(c *cli.Context) (bundleArgs, error) {
 	a := bundleArgs{
 		name: c.String("name"), distro: c.String("distro"), kernelRef: c.String("kernel-ref"),
 		description: c.String("description"), out: c.String("out"),
-		noAgents: c.Bool("no-agents"), json: c.Bool("json"),
+		noAgents: c.Bool("no-agents"), noGrow: c.Bool("no-grow"), json: c.Bool("json"),
 	}
 	if c.NArg() > 0 {
 		return a, usagef("make-bundle takes no arguments, got %q", c.Args().Slice())
@@ -125,7 +126,8 @@ func makeBundle(c *cli.Context, s *session) error {
 	}
 	o.Arch = a.arch
 	o.Bundle = &ext4pack.BundleOptions{Name: a.name, Distro: a.distro, KernelRef: a.kernelRef,
-		Description: a.description, AgentBin: a.agentBin, InitBin: a.initBin, NoAgents: a.noAgents, Compression: a.compression}
+		Description: a.description, AgentBin: a.agentBin, InitBin: a.initBin, NoAgents: a.noAgents, NoGrow: a.noGrow,
+		Compression: a.compression}
 	if c.Bool("verbose") {
 		o.Bundle.Info = func(m string) { fmt.Fprintf(c.App.ErrWriter, "ext4pack: %s\n", m) }
 	}

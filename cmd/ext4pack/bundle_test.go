@@ -25,7 +25,8 @@ import (
 )
 
 // guestPaths are the guest files of an image without init (the every-type
-// tar has none), with their modes: SPEC's common ones, and ext4pack-init.
+// tar has none), with their modes: SPEC's common ones, ext4pack-init, and
+// the switch that makes the guest grow / to its disk.
 var guestPaths = map[string]string{
 	"/usr/local/bin/banger-vsock-agent":           "regular\t0755\t0:0",
 	"/usr/local/libexec/banger-network-bootstrap": "regular\t0755\t0:0",
@@ -33,6 +34,7 @@ var guestPaths = map[string]string{
 	"/usr/local/sbin/ext4pack-init":               "regular\t0755\t0:0",
 	"/etc/modules-load.d/banger-vsock.conf":       "regular\t0644\t0:0",
 	"/var/lib/banger/first-boot-pending":          "regular\t0644\t0:0",
+	"/etc/banger/grow-root":                       "regular\t0644\t0:0",
 	"/sbin/init":                                  "symlink\t0777\t0:0",
 }
 
@@ -158,7 +160,7 @@ func TestMakeBundle(t *testing.T) {
 	if m.Name != "every-type" || m.Arch != "x86_64" || m.Distro != "testos" || m.KernelRef != "vmlinux-6.1" ||
 		m.Description != "every entry type" || m.Rootfs != "rootfs.ext4" || m.RootfsSizeBytes != int64(len(img)) ||
 		m.RootfsSHA256 != hex.EncodeToString(imgSum[:]) || m.CreatedBy != "ext4pack "+ext4pack.Version ||
-		m.GuestInit != "ext4pack-init" {
+		m.GuestInit != "ext4pack-init" || !m.RootfsGrows {
 		t.Errorf("manifest %+v", m)
 	}
 	imgPath := filepath.Join(t.TempDir(), "rootfs.ext4")
@@ -174,7 +176,7 @@ func TestMakeBundle(t *testing.T) {
 	for p := range guestPaths {
 		extra = append(extra, p)
 	}
-	extra = append(extra, "/usr/local", "/etc/modules-load.d", "/var/lib/banger", "/var", "/sbin")
+	extra = append(extra, "/usr/local", "/etc/modules-load.d", "/etc/banger", "/var/lib/banger", "/var", "/sbin")
 	oracle.CompareMount(t, in, imgPath, oracle.CreatedMtime(newest), oracle.IgnoreExtra(extra...))
 
 	// inspect takes the bundle as it is, and runs no external program.

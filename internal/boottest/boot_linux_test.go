@@ -3,6 +3,7 @@ package boottest
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,17 +41,25 @@ func TestBoot(t *testing.T) {
 	if !run {
 		t.Skip(why)
 	}
-	guests, err := selectGuests(os.Getenv(envGuests))
+	guests, judge, err := selectGuests(os.Getenv(envGuests))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := prepareBoot(t, guests)
+	env := prepareBoot(t, guests, judge)
 	start := time.Now()
 	// Cleanup runs once every parallel subtest is done.
 	t.Cleanup(func() {
 		t.Logf("the matrix (%d guests, %d at once) took %v after the preparation", len(guests), env.cfg.parallel, since(start))
 	})
 	lanes := make(chan struct{}, env.cfg.parallel)
+	if judge {
+		t.Run(growJudgeName, func(t *testing.T) {
+			t.Parallel()
+			lanes <- struct{}{}
+			defer func() { <-lanes }()
+			growKernel(t, env)
+		})
+	}
 	for _, g := range guests {
 		t.Run(g.name, func(t *testing.T) {
 			t.Parallel()
@@ -62,29 +71,36 @@ func TestBoot(t *testing.T) {
 }
 
 // selectGuests picks the guests named in a comma-separated list, all of
-// them for "".
-func selectGuests(list string) ([]guest, error) {
+// them for "", and says whether the growth judge (growJudgeName) is asked
+// for too: it is with "".
+func selectGuests(list string) ([]guest, bool, error) {
 	if list == "" {
-		return matrix, nil
+		return matrix, true, nil
 	}
 	var gs []guest
+	judge := false
 	for _, name := range strings.Split(list, ",") {
+		if name == growJudgeName {
+			judge = true
+			continue
+		}
 		i := slices.IndexFunc(matrix, func(g guest) bool { return g.name == name })
 		if i < 0 {
-			var names []string
+			names := []string{growJudgeName}
 			for _, g := range matrix {
 				names = append(names, g.name)
 			}
-			return nil, fmt.Errorf("%s: no guest %q (there are %s)", envGuests, name, strings.Join(names, ", "))
+			return nil, false, fmt.Errorf("%s: no guest %q (there are %s)", envGuests, name, strings.Join(names, ", "))
 		}
 		gs = append(gs, matrix[i])
 	}
-	return gs, nil
+	return gs, judge, nil
 }
 
 // prepareBoot checks the prerequisites and fetches or builds what the boots
-// share, logging how long each step took.
-func prepareBoot(t *testing.T, guests []guest) *bootEnv {
+// share, logging how long each step took. The growth judge (judge) boots an
+// x86_64 kernel.
+func prepareBoot(t *testing.T, guests []guest, judge bool) *bootEnv {
 	cfg, err := loadConfig(os.Getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +108,7 @@ func prepareBoot(t *testing.T, guests []guest) *bootEnv {
 	if goarch["x86_64"] != "amd64" || os.Getenv("GOARCH") != "" && os.Getenv("GOARCH") != "amd64" {
 		skipOrFail(t, "the boot test runs on an amd64 host")
 	}
-	archs := map[string]bool{}
+	archs := map[string]bool{"x86_64": judge}
 	embedded := false
 	for _, g := range guests {
 		archs[g.arch] = true
@@ -148,8 +164,10 @@ func prepareBoot(t *testing.T, guests []guest) *bootEnv {
 		t.Fatal(err)
 	}
 	var archList []string
-	for a := range archs {
-		archList = append(archList, a)
+	for a, need := range archs {
+		if need {
+			archList = append(archList, a)
+		}
 	}
 	slices.Sort(archList)
 	env.tools, err = buildTools(ctx, root, t.TempDir(), cfg.ext4packBin, archList, embedded)
@@ -293,10 +311,9 @@ func checkEmbedded(t *testing.T, env *bootEnv, g guest, image string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{"/usr/local/bin/banger-vsock-agent": "banger-vsock-agent-" + g.arch}
-	if g.init == "ext4pack-init" {
-		files["/usr/local/sbin/ext4pack-init"] = "ext4pack-init-" + g.arch
-	}
+	// Every guest grows its root, with ext4pack-init as the helper.
+	files := map[string]string{"/usr/local/bin/banger-vsock-agent": "banger-vsock-agent-" + g.arch,
+		"/usr/local/sbin/ext4pack-init": "ext4pack-init-" + g.arch}
 	for inImage, name := range files {
 		got, err := exec.Command(debugfs, "-R", "cat "+inImage, image).Output()
 		if err != nil {
@@ -312,7 +329,17 @@ func checkEmbedded(t *testing.T, env *bootEnv, g guest, image string) {
 	}
 }
 
-// bootGuest boots g's image twice, then each negative control once.
+// growHelper is what a guest's growth control removes from the image: the
+// helper, or in an ext4pack-init guest, where it is PID 1, the switch.
+func growHelper(g guest) string {
+	if g.init == "ext4pack-init" {
+		return "/etc/banger/grow-root"
+	}
+	return "/usr/local/sbin/ext4pack-init"
+}
+
+// bootGuest boots g's image twice, the first time on a disk enlarged to
+// enlargedDisk, then each negative control once.
 func bootGuest(t *testing.T, env *bootEnv, g guest) {
 	base := baseTar(t, env, g)
 	image := guestImage(t, env, g, base, bootCase{})
@@ -320,11 +347,26 @@ func bootGuest(t *testing.T, env *bootEnv, g guest) {
 	if out, err := exec.Command("cp", "--sparse=always", image, pristine).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v\n%s", err, out)
 	}
+	st, err := os.Stat(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := st.Size()
+	enlarge(t, image, enlargedDisk)
 	want := wantChecks(g)
-	t.Run("boot", func(t *testing.T) { bootOnce(t, env, g, image, want, nil, 1) })
+	grown := append(slices.Clone(want), growChecks...)
+	t.Run("boot", func(t *testing.T) {
+		bootOnce(t, env, g, image, bootSpec{want: grown, firstBoots: 1, growFrom: orig, grows: true})
+	})
 	// The same image again: the first boot's marker is gone, so the
-	// set-up must not run; everything else must work as before.
-	t.Run("reboot", func(t *testing.T) { bootOnce(t, env, g, image, want, nil, 0) })
+	// set-up must not run, and / fills the disk, so nothing grows and
+	// nothing is said about it; everything else must work as before.
+	reboot := bootSpec{want: grown, firstBoots: 0, growFrom: orig}
+	if g.load {
+		reboot.load = true
+		reboot.want = append(slices.Clone(grown), "agent-load")
+	}
+	t.Run("reboot", func(t *testing.T) { bootOnce(t, env, g, image, reboot) })
 
 	var controls []bootCase
 	for _, p := range g.agentLinks {
@@ -337,11 +379,17 @@ func bootGuest(t *testing.T, env *bootEnv, g guest) {
 		}
 		controls = append(controls, bootCase{name: "negative-agent-start-removed", remove: []string{p}, wantFail: fail})
 	}
+	if g.arch == "x86_64" {
+		controls = append(controls, bootCase{name: "negative-grow-helper-removed", remove: []string{growHelper(g)},
+			disk: enlargedDisk, wantFail: growChecks})
+	}
 	controls = append(controls, g.extraControls...)
 	for _, c := range controls {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "rootfs.ext4")
-			if len(c.remove) > 0 {
+			if c.v.edits != nil || c.v.symlinks != nil || c.layered {
+				img = guestImage(t, env, g, base, c)
+			} else {
 				if out, err := exec.Command("cp", "--sparse=always", pristine, img).CombinedOutput(); err != nil {
 					t.Fatalf("cp: %v\n%s", err, out)
 				}
@@ -350,12 +398,26 @@ func bootGuest(t *testing.T, env *bootEnv, g guest) {
 						t.Fatal(err)
 					}
 				}
-				oracle.Fsck(t, img)
-			} else {
-				img = guestImage(t, env, g, base, c)
+				if len(c.remove) > 0 {
+					oracle.Fsck(t, img)
+				}
 			}
-			bootOnce(t, env, g, img, want, c.wantFail, 1)
+			spec := bootSpec{want: want, wantFail: c.wantFail, firstBoots: 1, noConsole: c.noConsole}
+			if c.disk > 0 {
+				enlarge(t, img, c.disk)
+				spec.want, spec.growFrom, spec.grows = append(slices.Clone(want), growChecks...), orig, true
+			}
+			bootOnce(t, env, g, img, spec)
 		})
+	}
+}
+
+// enlarge makes image size bytes long, sparse, as a VM manager gives a
+// guest a larger disk.
+func enlarge(t *testing.T, image string, size int64) {
+	t.Helper()
+	if err := os.Truncate(image, size); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -433,20 +495,36 @@ func checkLayers(t *testing.T, image string) {
 	}
 }
 
+// bootSpec is what one boot must show besides g's own checks.
+type bootSpec struct {
+	want, wantFail []string
+	firstBoots     int // first-boot set-ups the console must show: 1, or 0 on a reboot
+	// growFrom, when not 0, is the size of the image before its file was
+	// enlarged: the checker's root-grown judges / against it. grows says
+	// that this boot must grow /; without it, / already fills the disk
+	// and nothing must be said about a resize.
+	growFrom int64
+	grows    bool
+	load     bool // the agent load test (checker's agent-load)
+	// noConsole boots with no console for /dev/console (vm.noConsole).
+	noConsole bool
+}
+
 // bootOnce boots image and judges what the guest reported and what the
 // console shows.
-func bootOnce(t *testing.T, env *bootEnv, g guest, image string, want, wantFail []string, firstBoots int) {
+func bootOnce(t *testing.T, env *bootEnv, g guest, image string, spec bootSpec) {
 	dir := t.TempDir()
 	machine := vm{
-		arch:    g.arch,
-		kvm:     env.kvm && g.arch == "x86_64",
-		kernel:  env.kernels[g.arch].vmlinuz,
-		initrd:  env.initrd[g.arch],
-		image:   image,
-		console: filepath.Join(dir, "console.log"),
-		results: filepath.Join(dir, "results.log"),
-		timeout: env.timeout,
-		cad:     g.poweroff == "none",
+		arch:      g.arch,
+		kvm:       env.kvm && g.arch == "x86_64",
+		kernel:    env.kernels[g.arch].vmlinuz,
+		initrd:    env.initrd[g.arch],
+		image:     image,
+		console:   filepath.Join(dir, "console.log"),
+		results:   filepath.Join(dir, "results.log"),
+		timeout:   env.timeout,
+		cad:       g.poweroff == "none",
+		noConsole: spec.noConsole,
 	}
 	if g.arch == "aarch64" {
 		machine.results = machine.console
@@ -460,11 +538,24 @@ func bootOnce(t *testing.T, env *bootEnv, g guest, image string, want, wantFail 
 		// announces, and a minbase rootfs has no udev.
 		extra = []string{"systemd.getty_auto=0", "net.ifnames=0"}
 	}
+	if spec.growFrom > 0 {
+		extra = append(extra, fmt.Sprintf("boottest.grow=%d", spec.growFrom))
+	}
+	if spec.load {
+		extra = append(extra, "boottest.load=1")
+	}
 	took, runErr := machine.run(t.Context(), extra...)
 	keepLogs(t, env.cfg.logsDir, g.name+"-"+strings.ReplaceAll(t.Name()[strings.LastIndex(t.Name(), "/")+1:], "/", "-"), machine)
 	console := readLog(machine.console)
 	rep := parseReport(readLog(machine.results))
-	hostChecks(&rep, g, console, firstBoots, runErr == nil)
+	hostChecks(&rep, g, console, spec.firstBoots, runErr == nil, spec.noConsole)
+	if spec.growFrom > 0 {
+		st, err := os.Stat(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		growCheck(&rep, console, imageBlocks(t, image), uint64(st.Size())/4096, spec.grows)
+	}
 	if runErr != nil {
 		t.Fatalf("FAIL: %v\nguest report so far:\n%s\nguest console log:\n%s", runErr, rep.lines(), console)
 	}
@@ -474,15 +565,16 @@ func bootOnce(t *testing.T, env *bootEnv, g guest, image string, want, wantFail 
 	if bad := suspiciousExt4(lines); len(bad) > 0 {
 		t.Errorf("the kernel printed EXT4-fs lines other than a clean mount's:\n%s", strings.Join(bad, "\n"))
 	}
-	if err := judge(rep, want, wantFail); err != nil {
+	if err := judge(rep, spec.want, spec.wantFail); err != nil {
 		t.Errorf("FAIL: %v\nguest console log:\n%s", err, console)
-	} else if len(wantFail) == 0 {
+	} else if len(spec.wantFail) == 0 {
 		t.Logf("PASS: the guest passed every check")
 	} else {
-		t.Logf("PASS: the guest failed exactly %v, as this control should", wantFail)
+		t.Logf("PASS: the guest failed exactly %v, as this control should", spec.wantFail)
 	}
 	// The guest wrote to the filesystem and shut down cleanly: e2fsck must
 	// still find nothing to fix.
+	start := time.Now()
 	res, err := oracle.RunFsck(image)
 	if err != nil {
 		t.Fatalf("e2fsck after the boot: %v", err)
@@ -490,6 +582,39 @@ func bootOnce(t *testing.T, env *bootEnv, g guest, image string, want, wantFail 
 	if !res.Clean() {
 		t.Errorf("e2fsck -fn after the boot is not clean:\n%s", res.Output)
 	}
+	if spec.growFrom > 0 {
+		t.Logf("e2fsck -fn of the %d-byte image: %v", imageSize(t, image), since(start))
+	}
+}
+
+// imageBlocks reads the block count from an image's ext4 superblock.
+func imageBlocks(t *testing.T, image string) uint64 {
+	t.Helper()
+	f, err := os.Open(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sb := make([]byte, 1024)
+	if _, err := f.ReadAt(sb, 1024); err != nil {
+		t.Fatal(err)
+	}
+	if binary.LittleEndian.Uint16(sb[0x38:]) != 0xEF53 {
+		t.Fatalf("%s has no ext4 superblock", image)
+	}
+	blocks := uint64(binary.LittleEndian.Uint32(sb[0x4:]))
+	if binary.LittleEndian.Uint32(sb[0x60:])&0x80 != 0 { // 64bit: s_blocks_count_hi
+		blocks |= uint64(binary.LittleEndian.Uint32(sb[0x150:])) << 32
+	}
+	return blocks
+}
+
+func imageSize(t *testing.T, image string) int64 {
+	st, err := os.Stat(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }
 
 // keepLogs copies the boot's serial logs into dir, if one is set, for a

@@ -439,14 +439,64 @@ func TestHostChecks(t *testing.T) {
 	console := "[ 1.0] ext4pack-init: first-boot: done (no /bin/sh)\n" + workloadMarker + "\n" +
 		"ext4pack-init: workload: exited with status 0\next4pack-init: SIGINT: stopping\next4pack-init: powering off\n"
 	r := report{verdict: "PASS"}
-	hostChecks(&r, g, console, 1, true)
+	hostChecks(&r, g, console, 1, true, false)
 	if len(r.failed()) != 0 || r.verdict != "PASS" || len(r.checks) != 4 {
 		t.Errorf("clean console: %+v", r)
 	}
 	r = report{verdict: "PASS"}
-	hostChecks(&r, g, console+"Kernel panic - not syncing: Attempted to kill init!\n", 0, true)
+	hostChecks(&r, g, console+"Kernel panic - not syncing: Attempted to kill init!\n", 0, true, false)
 	if got := r.failed(); !slices.Equal(got, []string{"first-boot-once", "no-kernel-panic", "clean-poweroff"}) || r.verdict != "FAIL" {
 		t.Errorf("failed %v, verdict %s", got, r.verdict)
+	}
+	// Without a console the workload's marker goes nowhere; its end, which
+	// ext4pack-init logs, must still be there.
+	noMarker := strings.ReplaceAll(console, workloadMarker, "")
+	r = report{verdict: "PASS"}
+	hostChecks(&r, g, noMarker, 1, true, true)
+	if len(r.failed()) != 0 {
+		t.Errorf("no console: failed %v", r.failed())
+	}
+	r = report{verdict: "PASS"}
+	hostChecks(&r, g, noMarker, 1, true, false)
+	if !slices.Equal(r.failed(), []string{"workload-logged"}) {
+		t.Errorf("console without the marker: failed %v", r.failed())
+	}
+}
+
+// TestGrowCheck is the host's half of the growth: one line from the guest
+// and the kernel's own on the boot that grows, none on the next, and the
+// image's block count.
+func TestGrowCheck(t *testing.T) {
+	grew := "[  2.1] EXT4-fs (nvme0n1): resizing filesystem from 16384 to 1048576 blocks\n" +
+		"[  2.5] EXT4-fs (nvme0n1): resized filesystem to 1048576\n" +
+		"ext4pack-init: grew / on /dev/nvme0n1 from 64.0 MiB to 4.0 GiB (16384 to 1048576 blocks)\n"
+	quiet := "[  1.0] EXT4-fs (nvme0n1): mounted filesystem x r/w with ordered data mode. Quota mode: none.\n"
+	for _, tc := range []struct {
+		name           string
+		console        string
+		blocks, want   uint64
+		grows, passing bool
+	}{
+		{"grew", quiet + grew, 1 << 20, 1 << 20, true, true},
+		{"grew twice", quiet + grew + grew, 1 << 20, 1 << 20, true, false},
+		{"no line", quiet, 16384, 1 << 20, true, false},
+		{"a line but the image did not grow", quiet + grew, 16384, 1 << 20, true, false},
+		{"the guest's line without the kernel's", quiet + grew[strings.LastIndex(grew[:len(grew)-1], "\n")+1:], 1 << 20, 1 << 20, true, false},
+		{"quiet reboot", quiet, 1 << 20, 1 << 20, false, true},
+		{"reboot grows again", quiet + grew, 1 << 20, 1 << 20, false, false},
+		{"reboot with a kernel resize line", quiet + "EXT4-fs (nvme0n1): resizing filesystem from 1048576 to 1048576 blocks\n", 1 << 20, 1 << 20, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := report{verdict: "PASS"}
+			growCheck(&r, tc.console, tc.blocks, tc.want, tc.grows)
+			if passed := len(r.failed()) == 0 && r.verdict == "PASS"; passed != tc.passing || len(r.checks) != 1 {
+				t.Errorf("passed %v, want %v: %+v", passed, tc.passing, r)
+			}
+		})
+	}
+	// The kernel's resize lines are a growth's, not a problem.
+	if bad := suspiciousExt4(ext4Lines(grew)); len(bad) > 0 {
+		t.Errorf("suspicious: %q", bad)
 	}
 }
 
@@ -460,7 +510,7 @@ func TestVMArgs(t *testing.T) {
 		}
 	}
 	// Nothing names an init: the kernel finds /sbin/init.
-	if got, want := v.cmdline(), "console=ttyS0 root=/dev/nvme0n1 rw ip=192.0.2.2::192.0.2.1:255.255.255.0:boottest:eth0:off:192.0.2.53 panic=-1"; got != want {
+	if got, want := v.cmdline(), "console=ttyS0 root=/dev/nvme0n1 rw ip=192.0.2.2::192.0.2.1:255.255.255.0:boottest:eth0:off:192.0.2.53 panic=-1 no_timer_check"; got != want {
 		t.Errorf("cmdline %q, want %q", got, want)
 	}
 	v.kvm = true
@@ -476,6 +526,16 @@ func TestVMArgs(t *testing.T) {
 	}
 	if strings.Count(args, "-serial") != 1 || !strings.Contains(a.cmdline(), "console=ttyAMA0") {
 		t.Errorf("aarch64: %s / %s", args, a.cmdline())
+	}
+	// No console: ttyS0 goes nowhere, the report stays on the second
+	// port, and the kernel's log reaches the console file from the third.
+	v = vm{arch: "x86_64", console: "/l/c.log", results: "/l/r.log", noConsole: true}
+	args = strings.Join(v.args(), " ")
+	if !strings.Contains(args, "-serial null -serial file:/l/r.log -serial file:/l/c.log") {
+		t.Errorf("no console: %s", args)
+	}
+	if c := v.cmdline(); !strings.HasPrefix(c, "console=hvc0 earlyprintk=serial,0x3e8,115200 keep_bootcon root=") {
+		t.Errorf("no console: %s", c)
 	}
 }
 

@@ -32,25 +32,42 @@
 //     it, and the image's copies are checked to be those; the others get
 //     the guest binaries built here through --agent-bin and --init-bin.
 //  5. qemu boots the image (TCG unless the CPU has vmx or svm; the aarch64
-//     guest under qemu-system-aarch64). The checker prints one line per
-//     check and a verdict on the second serial port (the console on
-//     aarch64) and asks the init to power off; for the distroless guest,
-//     whose workload is unprivileged, the host sends ctrl-alt-del.
+//     guest under qemu-system-aarch64), the first time on its file
+//     enlarged to a 4 GiB disk, which the guest must grow / to (issue 19).
+//     The checker prints one line per check and a verdict on the second
+//     serial port (the console on aarch64) and asks the init to power off;
+//     for the distroless guest, whose workload is unprivileged, the host
+//     sends ctrl-alt-del. The kernel command line's boottest.* arguments
+//     ask the checker for a boot's extra checks: boottest.grow=BYTES (/
+//     must span the disk, and a file larger than the image of BYTES must
+//     fit) and boottest.load=1 (the agent load test).
 //  6. The host adds what the console shows (the first boot ran once, no
 //     kernel panic, and under ext4pack-init the workload's marker and end
 //     and a clean power-off), judges the report, the kernel's EXT4-fs lines
-//     and `e2fsck -fn` on the image.
+//     and `e2fsck -fn` on the image; after a boot that grows, the console
+//     must show the guest's one growth line and the kernel's resize lines,
+//     and the image's superblock the disk's block count (grow-once).
 //  7. The same image boots again: the first boot must not run a second
-//     time. Then the negative controls boot: the agent's start link (or
-//     inittab line, or binary) removed from the image with debugfs, and for
-//     systemd a setuid bit dropped and the first-boot unit masked in the
-//     tar; each must fail exactly the checks it breaks.
+//     time, and nothing grows or says so; the no-init guest's reboot also
+//     runs the agent load test. Then the negative controls boot: the
+//     agent's start link (or inittab line, or binary) removed from the
+//     image with debugfs, the growth helper removed (the switch, under
+//     ext4pack-init), and for systemd a setuid bit dropped and the
+//     first-boot unit masked in the tar; each must fail exactly the checks
+//     it breaks. busybox's 64 MiB image also grows to a 1 TiB disk
+//     (meta_bg), and distroless boots without a console (console=hvc0,
+//     the kernel's log on a third port through earlyprintk).
+//
+// grow-kernel, beside the guests, boots the kernel with ./growjudge as
+// /init: ext4pack-init grow, run twice on seven 64 MiB images on disks
+// from 64 MiB to 1 TiB, and e2fsck on each after.
 //
 // Environment:
 //
 //	EXT4PACK_BOOT_TEST=1        run the boot test (also run when CI is set;
 //	                            EXT4PACK_BOOT_TEST=0 never runs it)
-//	EXT4PACK_BOOT_GUESTS=A,B    boot only these guests of the matrix
+//	EXT4PACK_BOOT_GUESTS=A,B    boot only these guests of the matrix (and
+//	                            grow-kernel, the growth judge)
 //	EXT4PACK_CACHE=DIR          where downloads and rootfs tars are kept
 //	                            (default: the user cache dir/ext4pack-boottest,
 //	                            ~/.cache/ext4pack-boottest on Linux)

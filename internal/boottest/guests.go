@@ -57,6 +57,9 @@ type guest struct {
 	// agent and ext4pack-init built into it, as users get them, not with
 	// --agent-bin and --init-bin. At least one guest per arch.
 	embedded bool
+	// load runs the agent load test (the checker's agent-load) on the
+	// reboot.
+	load bool
 }
 
 // bootCase is one negative control: a variant of the test rootfs, or an
@@ -66,6 +69,11 @@ type bootCase struct {
 	v        variant
 	remove   []string // image paths removed after make-bundle (see inittabAgentLine)
 	wantFail []string
+	// disk, when not 0, is the size the image's file is enlarged to
+	// before the boot: the boot must grow / (growChecks).
+	disk int64
+	// noConsole boots with no device for /dev/console (vm.noConsole).
+	noConsole bool
 	// layered builds the image with make-bundle --image from the test
 	// rootfs split into three OCI layers (layeredLayout, issue 13): a
 	// positive boot, wantFail empty.
@@ -105,19 +113,34 @@ var matrix = []guest{
 	{name: "runit-debian", arch: "x86_64", base: baseRecipe, recipe: runitRecipe, init: "runit", start: startRunitService,
 		poweroff: "cmd:/sbin/poweroff", agentLinks: []string{"/etc/runit/runsvdir/default/banger-vsock-agent"}},
 	{name: "busybox", arch: "x86_64", base: baseBusybox, init: "busybox", start: startBusyboxInit, poweroff: "signal:USR2",
-		agentLinks: []string{inittabAgentLine}},
+		agentLinks: []string{inittabAgentLine},
+		// The image is 64 MiB: a disk of 1 TiB takes the kernel past
+		// the reserved GDT blocks, to meta_bg (issue 19).
+		extraControls: []bootCase{{name: "positive-grow-1TiB", disk: hugeDisk}}},
 	{name: "openrc-busybox", arch: "x86_64", base: baseOpenRCBB, recipe: openrcRecipe, init: "openrc", start: startBusyboxInit,
 		poweroff: "signal:USR2"},
 	{name: "sysvinit", arch: "x86_64", base: baseRecipe, recipe: sysvinitRecipe, init: "sysvinit", start: startSysvInittab,
 		poweroff: "cmd:/sbin/poweroff", agentLinks: []string{inittabAgentLine}},
 	{name: "no-init", arch: "x86_64", base: baseRecipe, recipe: minbaseRecipe, init: "ext4pack-init", start: startWorkload,
 		poweroff: "signal:TERM", user: "root", wantUID: 0, ext4packInitSh: true,
-		agentLinks: []string{"/usr/local/bin/banger-vsock-agent"}, embedded: true},
+		agentLinks: []string{"/usr/local/bin/banger-vsock-agent"}, embedded: true, load: true},
 	{name: "distroless", arch: "x86_64", base: baseDistroless, init: "ext4pack-init", start: startWorkload,
-		poweroff: "none", user: "nonroot", wantUID: 65532, ext4packInitSh: true},
+		poweroff: "none", user: "nonroot", wantUID: 65532, ext4packInitSh: true,
+		// No console: /dev/console cannot be opened, and the image's
+		// /dev has no devtmpfs when ext4pack-init starts (issue 19).
+		extraControls: []bootCase{{name: "positive-no-console", noConsole: true}}},
 	{name: "busybox-aarch64", arch: "aarch64", base: baseBusybox, init: "busybox", start: startBusyboxInit, poweroff: "signal:USR2",
 		embedded: true},
 }
+
+// enlargedDisk is the size a guest's disk is given on its first boot, sparse:
+// a VM manager's `truncate -s 4G`, which the guest must grow / to.
+const enlargedDisk = 4 << 30
+
+// hugeDisk is the disk of the one guest that grows from 64 MiB to 1 TiB,
+// past the 64 GiB that mke2fs's reserved GDT blocks reach: the kernel
+// converts the filesystem to meta_bg on the way.
+const hugeDisk = 1 << 40
 
 // inittabAgentLine stands, in guest.agentLinks, for the agent's respawn
 // line in /etc/inittab: the control takes that line out.

@@ -31,6 +31,7 @@ var guestPrograms = map[string]string{
 	"ext4pack-init":      "./agents/ext4packinit",
 	"boottest-check":     "./internal/boottest/checker",
 	"rdinit":             "./internal/boottest/rdinit",
+	"growjudge":          "./internal/boottest/growjudge",
 }
 
 var goarch = map[string]string{"x86_64": "amd64", "aarch64": "arm64"}

@@ -92,7 +92,9 @@ func moduleName(p string) string {
 
 // buildInitramfs writes the test initramfs: a gzipped newc cpio holding
 // /init (rdinit, static), the modules under /modules and their load order in
-// /modules.order, and /dev/console for the kernel to open.
+// /modules.order, /dev/console for the kernel to open, and /dev/null for the
+// Go runtime to put on the descriptors the kernel leaves closed when it has
+// no console to open.
 func buildInitramfs(dst, initBin, modDir string) (size int64, err error) {
 	order, err := moduleOrder(modDir, initramfsModules)
 	if err != nil {
@@ -101,6 +103,7 @@ func buildInitramfs(dst, initBin, modDir string) (size int64, err error) {
 	var c cpioWriter
 	c.dir("dev", 0o755)
 	c.node("dev/console", 0o600, 5, 1)
+	c.node("dev/null", 0o666, 1, 3)
 	c.dir("modules", 0o755)
 	var names []string
 	for _, mod := range order {
@@ -119,28 +122,37 @@ func buildInitramfs(dst, initBin, modDir string) (size int64, err error) {
 	}
 	c.file("init", 0o755, b)
 	c.trailer()
-
-	f, err := os.Create(dst)
-	if err != nil {
+	if err := writeGzip(dst, c.buf.Bytes()); err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	bw := bufio.NewWriter(f)
-	zw := gzip.NewWriter(bw)
-	if _, err := zw.Write(c.buf.Bytes()); err != nil {
-		return 0, err
-	}
-	if err := zw.Close(); err != nil {
-		return 0, err
-	}
-	if err := bw.Flush(); err != nil {
-		return 0, err
-	}
-	st, err := f.Stat()
+	st, err := os.Stat(dst)
 	if err != nil {
 		return 0, err
 	}
 	return st.Size(), nil
+}
+
+// writeGzip writes b, gzipped, to dst.
+func writeGzip(dst string, b []byte) error {
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	zw := gzip.NewWriter(bw)
+	if _, err := zw.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cpioWriter writes the "newc" cpio format the kernel unpacks

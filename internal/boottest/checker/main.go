@@ -30,6 +30,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -148,8 +150,15 @@ func checkAll(c config) {
 	s := strings.TrimSpace(string(id))
 	report("machine-id", len(s) == 32 && strings.Trim(s, "0123456789abcdef") == "", "/etc/machine-id is %q", s)
 
+	args := bootArgs()
+	if v, ok := args["boottest.grow"]; ok {
+		checkGrown(v)
+	}
 	checkNetwork(c)
 	checkAgent(c)
+	if args["boottest.load"] == "1" {
+		checkLoad(c)
+	}
 	if w := c.Workload; w != nil {
 		cwd, _ := os.Getwd()
 		env := false
@@ -160,6 +169,200 @@ func checkAll(c config) {
 		report("workload-identity", ok, "uid %d gid %d cwd %s, %s set: %v (want %d %d %s)",
 			os.Getuid(), os.Getgid(), cwd, w.Env, env, w.UID, w.GID, w.Dir)
 	}
+}
+
+// bootArgs returns the kernel command line's boottest.* arguments: the host
+// asks for a boot's extra checks there, since the image, and with it
+// /etc/boottest.json, is the same for every boot of a guest.
+func bootArgs() map[string]string {
+	args := map[string]string{}
+	b, _ := os.ReadFile("/proc/cmdline")
+	for _, w := range strings.Fields(string(b)) {
+		if k, v, ok := strings.Cut(w, "="); ok && strings.HasPrefix(k, "boottest.") {
+			args[k] = v
+		}
+	}
+	return args
+}
+
+// checkGrown is issue 19's: the disk was made larger than the image, whose
+// size was orig bytes, so / must now span the whole device, less the
+// filesystem's own metadata, and a file larger than the whole image must
+// fit.
+func checkGrown(orig string) {
+	origBytes, err := strconv.ParseInt(orig, 10, 64)
+	if err != nil {
+		report("root-grown", false, "boottest.grow=%q: %v", orig, err)
+		return
+	}
+	var st unix.Stat_t
+	var fs unix.Statfs_t
+	if err := unix.Stat("/", &st); err != nil {
+		report("root-grown", false, "stat /: %v", err)
+		return
+	}
+	if err := unix.Statfs("/", &fs); err != nil {
+		report("root-grown", false, "statfs /: %v", err)
+		return
+	}
+	sizeFile := fmt.Sprintf("/sys/dev/block/%d:%d/size", unix.Major(st.Dev), unix.Minor(st.Dev))
+	b, err := os.ReadFile(sizeFile)
+	sectors, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || perr != nil {
+		report("root-grown", false, "%s: %v %v", sizeFile, err, perr)
+		return
+	}
+	device := sectors * 512
+	total := int64(fs.Blocks) * fs.Bsize
+	// The metadata of a grown image is under 5%: inode tables (1/64 at
+	// one inode per 16 KiB, less in the added groups), bitmaps, the
+	// journal.
+	spans := total <= device && total >= device/100*95
+	probe := filepath.Join(probeDir, fmt.Sprintf("grow-probe-%d", os.Getpid()))
+	werr := writeAllocated(probe, origBytes+1<<20)
+	os.Remove(probe)
+	report("root-grown", spans && werr == nil, "device %d bytes, / %d bytes (%.1f%%), %d free; a file of %d bytes (the image was %d): %v",
+		device, total, 100*float64(total)/float64(device), int64(fs.Bavail)*fs.Bsize, origBytes+1<<20, origBytes, werr)
+}
+
+// writeAllocated makes a file of size bytes whose blocks are all allocated
+// (fallocate: it would fail with ENOSPC if they were not there), and writes
+// its last block.
+func writeAllocated(p string, size int64) error {
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+		return os.NewSyscallError("fallocate", err)
+	}
+	if _, err := f.WriteAt(make([]byte, 4096), size-4096); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// The agent load test (issue 19): loadClients clients at once, each making
+// at least loadRequests requests on a connection of its own, for at least
+// loadTime, against a second agent started here on loadPort, while the
+// guest's CPUs are kept busy and that agent collects garbage all the time.
+const (
+	loadClients  = 64
+	loadRequests = 100
+	loadTime     = 20 * time.Second
+	loadPort     = 1025
+)
+
+// checkLoad runs the agent load test. The agent is the guest's own binary,
+// started with GOGC=1, so that its garbage collector runs after every
+// allocation of any size: each cycle stops the world and preempts its
+// running goroutines with a signal (SIGURG), the signal that interrupted
+// vsock's accept4; GODEBUG=gctrace=1 prints a line per cycle, counted
+// here. Busy goroutines keep both vCPUs loaded, so that the agent's threads
+// are also preempted by the guest's scheduler. Every request must succeed.
+func checkLoad(c config) {
+	args := []string{fmt.Sprintf("--port=%d", loadPort)}
+	if os.Getuid() == 0 {
+		args = append(args, "--user=65534:65534")
+	}
+	agent := exec.Command(agentBin, args...)
+	agent.Env = []string{"GOGC=1", "GODEBUG=gctrace=1"}
+	stderr, err := agent.StderrPipe()
+	if err == nil {
+		err = agent.Start()
+	}
+	if err != nil {
+		report("agent-load", false, "starting %s: %v", agentBin, err)
+		return
+	}
+	var gcs atomic.Int64
+	var mu sync.Mutex
+	var said []string
+	logDone := make(chan struct{})
+	go func() {
+		defer close(logDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "gc ") {
+				gcs.Add(1)
+				continue
+			}
+			mu.Lock()
+			said = append(said, sc.Text())
+			mu.Unlock()
+		}
+	}()
+	lc := config{Port: loadPort}
+	if _, err := agentGet(lc, "/healthz", time.Now().Add(20*time.Second)); err != nil {
+		agent.Process.Kill()
+		agent.Wait()
+		report("agent-load", false, "the second agent does not answer: %v", err)
+		return
+	}
+	var stop atomic.Bool
+	for range 2 {
+		go func() {
+			for x := 0; !stop.Load(); x++ {
+			}
+		}()
+	}
+	var ok, failed atomic.Int64
+	var firstErr string
+	var wg sync.WaitGroup
+	start := time.Now()
+	gcsBefore := gcs.Load()
+	for i := range loadClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{
+				Timeout: 60 * time.Second,
+				Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+					return dialVsock(vsockLocal, loadPort)
+				}, DisableKeepAlives: true},
+			}
+			for j := 0; j < loadRequests || time.Since(start) < loadTime; j++ {
+				path := []string{"/healthz", "/ports"}[(i+j)%2]
+				resp, err := client.Get("http://agent" + path)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("%s: status %d", path, resp.StatusCode)
+					}
+				}
+				if err != nil {
+					if failed.Add(1) == 1 {
+						mu.Lock()
+						firstErr = err.Error()
+						mu.Unlock()
+					}
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	cycles := gcs.Load() - gcsBefore
+	stop.Store(true)
+	agent.Process.Signal(syscall.SIGTERM)
+	agent.Wait()
+	<-logDone
+	// The agent says nothing while it serves: a line about accept4 means
+	// it paused or listened anew.
+	var accepts []string
+	for _, l := range said {
+		if strings.Contains(l, "accept") || strings.Contains(l, "retrying") {
+			accepts = append(accepts, l)
+		}
+	}
+	report("agent-load", failed.Load() == 0 && ok.Load() >= loadClients*loadRequests && took >= loadTime && cycles > 0 && len(accepts) == 0,
+		"%d clients: %d requests answered, %d failed (first: %v) in %v; %d GC cycles in the agent meanwhile; its accept lines: %q; "+
+			"client connects begun again after EINTR: %d",
+		loadClients, ok.Load(), failed.Load(), firstErr, took.Round(100*time.Millisecond), cycles, accepts, connectEINTR.Load())
 }
 
 func checkMode(name, p, want string) {
@@ -222,29 +425,51 @@ func agentGet(c config, path string, deadline time.Time) (string, error) {
 	}
 }
 
+// connectEINTR counts the connects dialVsock began again after a signal.
+var connectEINTR atomic.Int64
+
+// dialVsock connects to port of cid. A blocking vsock connect sleeps until
+// the peer answers, and a signal in that sleep (the Go runtime's own
+// preemption signal) fails it with EINTR, having cancelled it: the client
+// begins again on a new socket, as Go's net package would.
 func dialVsock(cid, port uint32) (net.Conn, error) {
-	fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, os.NewSyscallError("socket AF_VSOCK", err)
+	for {
+		fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, os.NewSyscallError("socket AF_VSOCK", err)
+		}
+		err = unix.Connect(fd, &unix.SockaddrVM{CID: cid, Port: port})
+		if err == unix.EINTR {
+			unix.Close(fd)
+			connectEINTR.Add(1)
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("connect vsock", err)
+		}
+		// Non-blocking after the connect: os.File then waits on the
+		// poller, so that the client's timeout, which closes the
+		// connection, ends a read that hangs.
+		if err := unix.SetNonblock(fd, true); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setnonblock", err)
+		}
+		return &fdConn{os.NewFile(uintptr(fd), "vsock")}, nil
 	}
-	if err := unix.Connect(fd, &unix.SockaddrVM{CID: cid, Port: port}); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("connect vsock", err)
-	}
-	return &fdConn{os.NewFile(uintptr(fd), "vsock")}, nil
 }
 
 // fdConn is a connected socket as a net.Conn, enough for net/http.
 type fdConn struct{ f *os.File }
 
-func (c *fdConn) Read(b []byte) (int, error)       { return c.f.Read(b) }
-func (c *fdConn) Write(b []byte) (int, error)      { return c.f.Write(b) }
-func (c *fdConn) Close() error                     { return c.f.Close() }
-func (c *fdConn) LocalAddr() net.Addr              { return &net.UnixAddr{Name: "vsock", Net: "vsock"} }
-func (c *fdConn) RemoteAddr() net.Addr             { return &net.UnixAddr{Name: "vsock", Net: "vsock"} }
-func (c *fdConn) SetDeadline(time.Time) error      { return nil }
-func (c *fdConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *fdConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *fdConn) Read(b []byte) (int, error)         { return c.f.Read(b) }
+func (c *fdConn) Write(b []byte) (int, error)        { return c.f.Write(b) }
+func (c *fdConn) Close() error                       { return c.f.Close() }
+func (c *fdConn) LocalAddr() net.Addr                { return &net.UnixAddr{Name: "vsock", Net: "vsock"} }
+func (c *fdConn) RemoteAddr() net.Addr               { return &net.UnixAddr{Name: "vsock", Net: "vsock"} }
+func (c *fdConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }
+func (c *fdConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
+func (c *fdConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
 
 // agentPids returns the agent's processes and their uids, from /proc.
 func agentPids() map[int]int {

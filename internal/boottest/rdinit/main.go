@@ -9,10 +9,18 @@
 //
 // It also lets anyone write the second serial port, where the guest's checker
 // reports: under ext4pack-init it may run as an unprivileged workload.
+//
+// Booted without a console (console= naming a device that does not exist),
+// it plays what a kernel without initramfs and without DEVTMPFS_MOUNT does:
+// the image's /sbin/init starts with descriptors 0-2 closed and nothing
+// mounted on the image's /dev. The kernel left them closed for rdinit too,
+// and the Go runtime opened this initramfs's /dev/null on them; rdinit's own
+// lines then go to the kernel's log.
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -20,8 +28,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// logw is where rdinit's lines go: the console, or the kernel's log.
+var logw io.Writer = os.Stderr
+
 func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "rdinit: "+format+"\n", args...)
+	fmt.Fprintf(logw, "rdinit: "+format+"\n", args...)
+}
+
+// isDevNull reports whether descriptor fd is /dev/null (character device
+// 1:3): what the Go runtime opens on a descriptor the kernel left closed.
+func isDevNull(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR &&
+		unix.Major(st.Rdev) == 1 && unix.Minor(st.Rdev) == 3
 }
 
 func fail(format string, args ...any) {
@@ -32,10 +51,17 @@ func fail(format string, args ...any) {
 }
 
 func main() {
+	noConsole := isDevNull(0) && isDevNull(2)
 	os.MkdirAll("/dev", 0o755)
 	os.MkdirAll("/proc", 0o755)
 	if err := unix.Mount("devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"); err != nil {
 		fail("mount devtmpfs: %v", err)
+	}
+	if noConsole {
+		if kmsg, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
+			logw = kmsg
+		}
+		logf("no console: /sbin/init starts with descriptors 0-2 closed and no devtmpfs on the image's /dev")
 	}
 	if err := unix.Mount("proc", "/proc", "proc", 0, ""); err != nil {
 		fail("mount proc: %v", err)
@@ -86,7 +112,9 @@ func main() {
 	if err := unix.Unmount("/proc", 0); err != nil {
 		fail("unmount /proc: %v", err)
 	}
-	if err := unix.Mount("/dev", "/newroot/dev", "", unix.MS_MOVE, ""); err != nil {
+	if noConsole {
+		unix.Unmount("/dev", unix.MNT_DETACH)
+	} else if err := unix.Mount("/dev", "/newroot/dev", "", unix.MS_MOVE, ""); err != nil {
 		logf("moving /dev: %v; the image's init mounts its own", err)
 		unix.Unmount("/dev", unix.MNT_DETACH)
 	}
@@ -101,6 +129,13 @@ func main() {
 		fail("chroot: %v", err)
 	}
 	unix.Chdir("/")
+	if noConsole {
+		// As the kernel leaves them for an init it cannot give a console.
+		logw = io.Discard
+		for fd := 0; fd < 3; fd++ {
+			unix.Close(fd)
+		}
+	}
 	err = unix.Exec("/sbin/init", []string{"/sbin/init"}, os.Environ())
 	fail("exec /sbin/init: %v", err)
 }
