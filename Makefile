@@ -98,14 +98,17 @@ boot-test:
 # The measuring harness (bench/): ext4pack image against the floor, the
 # old mkfs.ext4 -d + debugfs way, mke2fs -d TARBALL (1.47.1+, or
 # BENCH_MKE2FS=PATH) and tar2ext4 (on PATH, or BENCH_TAR2EXT4=PATH) on a
-# Debian rootfs tar; make-bundle against zstd -19 -T2; the compression
-# table; tars of 10k to 1M entries; CPU profiles; all in a tmpfs
-# (/dev/shm). It rewrites the generated part of BENCHMARKS.md; about 6
-# minutes on 2 cores. BENCH_TAR=FILE uses that rootfs tar instead of the
-# boot test's cached (or debootstrapped) one; BENCH_FLAGS passes more
-# flags (e.g. -rounds 1 -scale 10k; -prevbin OLD for issue 21's
-# baseline: an ext4pack built from before it, for the gzip input rows,
-# and -oldbin for the memory phase's). Then the writer's and the tar
+# Debian rootfs tar; the same as container images, and pulled from a
+# local registry over a 20 ms, 20 MB/s link (toxiproxy) and on loopback;
+# make-bundle against zstd -19 -T2; the compression table; tars of 10k to
+# 1M entries; CPU profiles; all in a tmpfs (/dev/shm). It rewrites the
+# generated part of BENCHMARKS.md; about 14 minutes on 2 cores.
+# BENCH_TAR=FILE uses that rootfs tar instead of the boot test's cached
+# (or debootstrapped) one; BENCH_FLAGS passes more flags (e.g. -rounds 1
+# -scale 10k -skip pulls; -prevbin OLD for issue 21's baseline: an
+# ext4pack built from before it, for the gzip input rows; -prepullbin OLD
+# for issue 18's, an ext4pack from before it, the pulls' loopback
+# baseline; and -oldbin for the memory phase's). Then the writer's and the tar
 # decoder's Go benchmarks (the decoder against archive/tar, same run).
 BENCH_TAR   ?=
 BENCH_FLAGS ?=

@@ -154,9 +154,13 @@ type Options struct {
 	// written for the guest's init. WriteBundle needs it.
 	Bundle *BundleOptions
 
+	// Fetch says how a registry's image is fetched and cached.
+	Fetch FetchOptions
+
 	// Warn receives warnings, one line each without a newline. Nil: dropped.
 	Warn func(msg string)
-	// Progress receives progress reports, often: it should be cheap. Nil: none.
+	// Progress receives progress reports, often: it should be cheap. It
+	// is called from one goroutine at a time. Nil: none.
 	Progress func(Progress)
 	// ImageBuilt, when set, is called by MakeBundle once the image is
 	// built and before it is packed, with what was learnt: a caller can
@@ -171,8 +175,13 @@ type Progress struct {
 	// "hashing", "compressing".
 	Stage string
 	// Done and Total count bytes of the whole job's input; Total is 0
-	// when it is not known (a tar on a pipe).
+	// when it is not known (a tar on a pipe). For an image, the layers'
+	// bytes built so far, and in all.
 	Done, Total int64
+	// Fetched and FetchTotal count the bytes of a registry's image
+	// downloaded so far and to download (the cached blobs not counted):
+	// the download runs ahead of the build. Both 0 for other sources.
+	Fetched, FetchTotal int64
 }
 
 // Built describes an image Build wrote.
@@ -241,6 +250,9 @@ func prepare(src Source, o Options) (Options, error) {
 		if err := o.Bundle.Check(); err != nil {
 			return o, err
 		}
+	}
+	if err := o.Fetch.check(); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -351,7 +363,15 @@ func buildFromTar(ctx context.Context, src Source, w *ext4w.Writer, o Options, b
 // blob's size and digest, and each layer's diff_id, are checked as it
 // streams; a mismatch names the layer.
 func buildFromImage(ctx context.Context, src Source, img *os.File, w *ext4w.Writer, o Options, b *Built) error {
-	im, err := imagesrc.Open(ctx, src.Image, imagesrc.Options{Platform: src.Platform, Arch: o.Arch, UserAgent: "ext4pack/" + Version})
+	iopts, err := o.Fetch.imageOptions(src.Image, o.warn)
+	if err != nil {
+		return err
+	}
+	iopts.Platform, iopts.Arch, iopts.UserAgent = src.Platform, o.Arch, "ext4pack/"+Version
+	if fetchTune != nil {
+		fetchTune(&iopts)
+	}
+	im, err := imagesrc.Open(ctx, src.Image, iopts)
 	if err != nil {
 		return err
 	}
@@ -367,17 +387,17 @@ func buildFromImage(ctx context.Context, src Source, img *os.File, w *ext4w.Writ
 		}
 		b.Arch = arch
 	}
-	var total int64
+	rep := &imageProgress{o: o, im: im}
 	for _, l := range im.Layers {
-		total += max(l.Size, 0)
+		rep.total += max(l.Size, 0)
 	}
+	defer rep.tick()()
 	layers := tarflat.NewLayers(w)
-	var done int64
 	ahead := newAheadLayers(ctx, im.Layers, img)
 	defer ahead.close()
 	for i, l := range im.Layers {
 		ahead.startAfter(i)
-		if err := addLayer(ctx, layers, l, ahead.take(i), o, &done, total); err != nil {
+		if err := addLayer(ctx, layers, l, ahead.take(i), o, rep); err != nil {
 			return fmt.Errorf("image %s: %w", src.Image, err)
 		}
 	}
@@ -392,9 +412,80 @@ func buildFromImage(ctx context.Context, src Source, img *os.File, w *ext4w.Writ
 	return nil
 }
 
+// fetchTune, when set (tests), adjusts the options of a registry's fetch.
+var fetchTune func(*imagesrc.Options)
+
+// imageProgress reports an image's build, and its download: from the
+// build's reads, and, while a registry's download is under way, ten times
+// a second, since the build may be waiting for bytes that are not there
+// yet.
+type imageProgress struct {
+	o     Options
+	im    *imagesrc.Image
+	mu    sync.Mutex
+	stage string
+	done  int64 // layer bytes built, of total
+	total int64
+}
+
+// built is how many layer bytes the build has read.
+func (p *imageProgress) built() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done
+}
+
+func (p *imageProgress) set(stage string, done int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stage, p.done = stage, done
+	p.reportLocked()
+}
+
+func (p *imageProgress) reportLocked() {
+	if p.o.Progress == nil {
+		return
+	}
+	f, ft := p.im.Fetched()
+	p.o.Progress(Progress{Stage: p.stage, Done: p.done, Total: p.total, Fetched: f, FetchTotal: ft})
+}
+
+// tick reports ten times a second while the download runs, until the
+// function it returns is called.
+func (p *imageProgress) tick() (stop func()) {
+	if p.o.Progress == nil {
+		return func() {}
+	}
+	quit, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			if f, ft := p.im.Fetched(); ft == 0 || f >= ft {
+				continue
+			}
+			p.mu.Lock()
+			if p.stage != "" {
+				p.reportLocked()
+			}
+			p.mu.Unlock()
+		}
+	}()
+	return func() {
+		close(quit)
+		<-exited
+	}
+}
+
 // addLayer streams one layer into layers and checks it. ol is the layer
 // as opened ahead (inflating on another core), or nil.
-func addLayer(ctx context.Context, layers *tarflat.Layers, l imagesrc.Layer, ol *openLayer, o Options, done *int64, total int64) error {
+func addLayer(ctx context.Context, layers *tarflat.Layers, l imagesrc.Layer, ol *openLayer, o Options, rep *imageProgress) error {
 	if ol == nil {
 		rc, err := l.Open(ctx)
 		if err != nil {
@@ -408,11 +499,8 @@ func addLayer(ctx context.Context, layers *tarflat.Layers, l imagesrc.Layer, ol 
 	rc, in := ol.rc, ol.in
 	defer rc.Close()
 	stage := l.String()
-	base := *done
-	in.start(func(n int64) {
-		*done = base + n
-		o.progress(Progress{Stage: stage, Done: *done, Total: total})
-	})
+	base := rep.built()
+	in.start(func(n int64) { rep.set(stage, base+n) })
 	if l.DiffID.Algorithm != "sha256" {
 		return fmt.Errorf("%s: diff_id %s: only sha256 is checked", l, l.DiffID)
 	}

@@ -169,9 +169,17 @@ func runImages(ctx context.Context, c config, work, debTar string, imageSize int
 		if err != nil {
 			return nil, err
 		}
-		add(iDownload, "bench download 127.0.0.1:PORT/bench/debian:gz (imagesrc.Open, then every layer's Layer.Open and imagesrc.Finish, as the build reads them, to io.Discard)", "",
+		// The spool of ext4pack's download, and the cache of its pull,
+		// in the tmpfs; the cache emptied before each pull, so that each
+		// is a first pull (issue 18's cache would make the later rounds
+		// warm).
+		spool := []string{"TMPDIR=" + filepath.Join(dir, "tmp")}
+		if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+			return nil, err
+		}
+		add(iDownload, "bench download 127.0.0.1:PORT/bench/debian:gz (imagesrc.Open, then every layer's Layer.Open and imagesrc.Finish, as the build reads them, to io.Discard; the spool in the tmpfs)", "",
 			func(ctx context.Context) (sample, error) {
-				s, _, err := runProc(ctx, nil, self, "download", ref)
+				s, _, err := runProcEnv(ctx, spool, nil, self, "download", ref)
 				return s, err
 			})
 		add(iBuild, "ext4pack image --image oci:DIR:debian --out IMAGE (the layout just pulled)", "",
@@ -183,7 +191,13 @@ func runImages(ctx context.Context, c config, work, debTar string, imageSize int
 				}
 				return image("--image", "oci:"+pulled+":debian")(ctx)
 			})
-		add(iPullBuild, "ext4pack image --image 127.0.0.1:PORT/bench/debian:gz --out IMAGE", "", image("--image", ref))
+		cache := filepath.Join(dir, "cache")
+		add(iPullBuild, "ext4pack image --image 127.0.0.1:PORT/bench/debian:gz --cache EMPTY --out IMAGE", "",
+			func(ctx context.Context) (sample, error) {
+				os.RemoveAll(cache)
+				defer os.RemoveAll(cache)
+				return image("--image", ref, "--cache", cache)(ctx)
+			})
 	}
 
 	for round := 0; round < c.rounds; round++ {

@@ -14,6 +14,12 @@
 //   - the Debian tar as a three-layer OCI image against one flat tar,
 //     against umoci unpack --rootless and mkfs.ext4 -d, and pulled from a
 //     local docker-registry (the images phase);
+//   - a five-layer image of about 900 MB pulled from that registry over a
+//     link of 20 ms and 20 MB/s a connection (toxiproxy, in this process)
+//     and on loopback: cold, warm, with every connection cut after 60 MB,
+//     against skopeo copy, ext4pack's download alone, the build from the
+//     pulled layout and, with -prepullbin, the ext4pack from before
+//     issue 18 (the pulls phase);
 //   - `ext4pack make-bundle --no-agents` against `zstd -19 -T2` of the same
 //     image, taking turns, and the bundle writer's compression settings
 //     (level, window, frame) one by one;
@@ -39,7 +45,7 @@
 //
 // Usage (the flags' defaults come from the environment variables named):
 //
-//	go run ./bench -bin bin/ext4pack [-oldbin OLD] [-prevbin PREV] [-tar FILE] [-dir DIR] [-rounds N]
+//	go run ./bench -bin bin/ext4pack [-oldbin OLD] [-prevbin PREV] [-prepullbin OLD] [-tar FILE] [-dir DIR] [-rounds N]
 //	               [-scale 10k,100k,1m,dir100k] [-skip LIST] [-out BENCHMARKS.md]
 //
 // The Debian tar is -tar (BENCH_TAR), else the boot test's cached one
@@ -65,20 +71,21 @@ import (
 
 // config is the run's settings.
 type config struct {
-	bin     string   // the ext4pack binary under test
-	oldBin  string   // the binary from before the memory budget, for the memory phase; "" for none
-	prevBin string   // the binary from before issue 21, for the inflate phase; "" for none
-	tar     string   // the Debian rootfs tar; "" to find or build one
-	dir     string   // where the work directory is made (a tmpfs)
-	rounds  int      // rounds of each measured pipeline
-	scale   []string // generated corpora to run
-	skip    []string // phases to leave out
-	out     string   // the report file; "" or "-" to only print
-	keep    bool     // keep the work directory
+	bin        string   // the ext4pack binary under test
+	oldBin     string   // the binary from before the memory budget, for the memory phase; "" for none
+	prevBin    string   // the binary from before issue 21, for the inflate phase; "" for none
+	prePullBin string   // an ext4pack from before issue 18 (one connection, no cache), the pulls phase's baseline; "" for none
+	tar        string   // the Debian rootfs tar; "" to find or build one
+	dir        string   // where the work directory is made (a tmpfs)
+	rounds     int      // rounds of each measured pipeline
+	scale      []string // generated corpora to run
+	skip       []string // phases to leave out
+	out        string   // the report file; "" or "-" to only print
+	keep       bool     // keep the work directory
 }
 
 // phases a run has, in order; -skip takes their names.
-var phases = []string{"pipelines", "images", "inflate", "bundle", "compress", "memory", "scale", "profile"}
+var phases = []string{"pipelines", "images", "pulls", "inflate", "bundle", "compress", "memory", "scale", "profile"}
 
 func main() {
 	// Helper modes: the harness runs itself as one step of a pipeline, so
@@ -127,6 +134,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.tar, "tar", os.Getenv("BENCH_TAR"), "the Debian rootfs tar (BENCH_TAR); default: the boot test's cache, else debootstrap")
 	fs.StringVar(&c.oldBin, "oldbin", os.Getenv("BENCH_OLD_BIN"), "an ext4pack from before the memory budget (BENCH_OLD_BIN), the memory phase's baseline; default: none")
 	fs.StringVar(&c.prevBin, "prevbin", os.Getenv("BENCH_PREV_BIN"), "an ext4pack from before issue 21's inflate (BENCH_PREV_BIN), the inflate phase's baseline; default: none")
+	fs.StringVar(&c.prePullBin, "prepullbin", os.Getenv("BENCH_PREPULL_BIN"), "an ext4pack from before issue 18 (BENCH_PREPULL_BIN), the pulls phase's baseline; default: none")
 	fs.StringVar(&c.dir, "dir", envOr("BENCH_DIR", "/dev/shm"), "a tmpfs to work in (BENCH_DIR)")
 	rounds := fs.Int("rounds", 3, "rounds of each pipeline; medians are reported")
 	scale := fs.String("scale", envOr("BENCH_SCALE", "10k,100k,1m,dir100k"), "generated corpora (BENCH_SCALE): any of 10k, 100k, 1m, dir100k; \"none\" for none")
@@ -186,6 +194,14 @@ func parseFlags(args []string) (config, error) {
 			return c, fmt.Errorf("-oldbin %s: not a file", c.oldBin)
 		}
 	}
+	if c.prePullBin != "" {
+		if c.prePullBin, err = filepath.Abs(c.prePullBin); err != nil {
+			return c, err
+		}
+		if st, err := os.Stat(c.prePullBin); err != nil || st.IsDir() {
+			return c, fmt.Errorf("-prepullbin %s: not a file", c.prePullBin)
+		}
+	}
 	return c, nil
 }
 
@@ -242,6 +258,11 @@ func run(ctx context.Context, c config) error {
 	}
 	if !c.skipped("images") {
 		if r.images, err = runImages(ctx, c, work, deb.path, st.Size()); err != nil {
+			return err
+		}
+	}
+	if !c.skipped("pulls") {
+		if r.pulls, err = runPulls(ctx, c, work, deb.path); err != nil {
 			return err
 		}
 	}

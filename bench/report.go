@@ -23,6 +23,7 @@ type report struct {
 	debian    debian
 	pipelines []*pipeline
 	images    *imagesResult
+	pulls     *pullsResult
 	bundle    *bundleResult
 	compress  []compressRow
 	memory    *memoryResult
@@ -138,6 +139,7 @@ func (r *report) markdown() string {
 		r.pipelineTable(&b)
 	}
 	r.imagesTable(&b)
+	r.pullsTable(&b)
 	if r.inflate != nil {
 		r.inflateTable(&b)
 	}

@@ -255,7 +255,7 @@ func TestReportClaimsOnlyWhatRan(t *testing.T) {
 			t.Errorf("a target met that nothing measured: %s", line)
 		}
 	}
-	rows := append(r.targets(), r.imagesTargets()...)
+	rows := append(append(r.targets(), r.imagesTargets()...), r.pullsTargets()...)
 	for _, row := range rows {
 		if row.target == "peak RSS at most 64 MiB (Debian tar)" {
 			continue

@@ -5,6 +5,12 @@
 // and digest as it is read. Nothing is extracted and no layer is held in
 // memory. It knows nothing about ext4: tarflat decodes the layers.
 //
+// A registry's blobs go through a blobstore (a cache kept between runs,
+// or a spool removed at Close): the layers download in parallel, big
+// blobs in several ranges at once, resumed where a connection broke, and
+// each layer streams to the build from its download file as it grows
+// (fetch.go). Options.Pull says when the registry is asked at all.
+//
 // References, the registry protocol, authentication (the default
 // keychain: ~/.docker/config.json with its credential helpers,
 // $DOCKER_CONFIG, $REGISTRY_AUTH_FILE, podman's auth.json) and the
@@ -22,9 +28,12 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/ext4pack/ext4pack/blobstore"
 )
 
 // Image is a container image ready to be read, layer by layer.
@@ -43,6 +52,17 @@ type Image struct {
 	Layers []Layer
 
 	close func() error
+	fetch *fetcher // a registry's downloads; nil for other sources
+}
+
+// Fetched says how many bytes of the layers have been downloaded so far
+// and how many are to be, the cached blobs not counted. Both are 0 for a
+// source other than a registry, and for an image wholly in the cache.
+func (im *Image) Fetched() (done, total int64) {
+	if im.fetch == nil {
+		return 0, 0
+	}
+	return im.fetch.progress()
 }
 
 // Close releases what the source holds open (an archive's file).
@@ -84,6 +104,9 @@ type Layer struct {
 	MediaType types.MediaType
 
 	open func(ctx context.Context) (io.ReadCloser, int64, error)
+	// checked says that what open returns checks the blob's size and
+	// digest itself (a registry's blob, hashed as it lands).
+	checked bool
 }
 
 // String names the layer for messages: "layer 2 of 3 (sha256:0123456789ab)".
@@ -112,6 +135,9 @@ func (l Layer) Open(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, &Error{Layer: l.String(), Err: err}
 	}
+	if l.checked {
+		return rc, nil
+	}
 	want := l.Size
 	if want < 0 {
 		want = size
@@ -122,7 +148,8 @@ func (l Layer) Open(ctx context.Context) (io.ReadCloser, error) {
 	return readAhead(newVerifier(rc, l.String(), want, l.Digest)), nil
 }
 
-// Options configure Open.
+// Options configure Open. The fields after UserAgent are a registry's:
+// other sources are local files, neither fetched nor cached.
 type Options struct {
 	// Platform picks the image from a multi-platform index:
 	// "os/arch[/variant]". Empty: linux and Arch, else the host's arch.
@@ -135,6 +162,35 @@ type Options struct {
 	Transport http.RoundTripper
 	// UserAgent is sent to registries.
 	UserAgent string
+
+	// Cache keeps a registry's blobs (manifests, configs, layers) by
+	// digest, to be read instead of fetched. Nil: they are spooled to a
+	// temporary store in SpoolDir, removed by Close.
+	Cache *blobstore.Store
+	// SpoolDir is where the spool goes without a Cache. Empty: the
+	// system's temporary directory.
+	SpoolDir string
+	// Pull says when the registry is asked. Default: PullMissing.
+	Pull PullPolicy
+	// Jobs bounds the connections to the registry, 1 to 64. 0: 6.
+	Jobs int
+	// StallTimeout is how long a blob's connection may bring no byte
+	// before it is dropped and the blob resumed on a new one. 0: 30 s.
+	StallTimeout time.Duration
+	// PieceSize is the size of the ranges a big blob is fetched in, at
+	// least 64 KiB: a blob over twice this size is fetched as several
+	// Range requests at once. 0: 16 MiB.
+	PieceSize int64
+	// Tries is how many times in a row a blob's download may fail
+	// without bringing a byte before Open's layers fail; a failure that
+	// brought bytes is resumed at once and starts the count again. 0: 5.
+	Tries int
+	// Backoff is the wait after a blob's first failure without progress,
+	// doubled after each further one. 0: 250 ms (then 0.5, 1, 2 s).
+	Backoff time.Duration
+	// Warn receives warnings (a corrupt cached blob fetched again), one
+	// line each. Nil: dropped.
+	Warn func(msg string)
 }
 
 // Open resolves ref and reads the image's manifest and config. ref is
@@ -145,32 +201,33 @@ type Options struct {
 //	oci-archive:FILE[:TAG]                                 a tar of an OCI layout
 //	docker-archive:FILE[:REF]                              docker save / podman save output
 //
-// The layers are read later, through Layer.Open. Close the Image when
-// done.
+// The layers are read later, through Layer.Open. A registry's layers
+// start downloading at once, in the background, several at a time, into
+// o.Cache (or a spool): Layer.Open streams a layer as it arrives, and
+// Close stops what is still under way. Close the Image when done.
 func Open(ctx context.Context, ref string, o Options) (*Image, error) {
+	if err := o.check(); err != nil {
+		return nil, fmt.Errorf("imagesrc: %w", err)
+	}
 	want, explicit, err := wantPlatform(o)
 	if err != nil {
 		return nil, err
 	}
 	transport, rest, _ := strings.Cut(ref, ":")
 	var im *Image
-	switch transport {
-	case "oci":
+	switch {
+	case transport == "oci":
 		dir, tag := splitRef(rest)
 		im, err = openLayoutDir(dir, tag, want, explicit)
-	case "oci-archive":
+	case transport == "oci-archive":
 		file, tag := splitRef(rest)
 		im, err = openLayoutArchive(file, tag, want, explicit)
-	case "docker-archive":
+	case transport == "docker-archive":
 		file, sel := splitRef(rest)
 		im, err = openDockerArchive(file, sel, want, explicit)
-	case "docker":
-		im, err = openRegistry(ctx, strings.TrimPrefix(rest, "//"), want, explicit, o)
+	case IsRegistry(ref):
+		im, err = openRegistry(ctx, strings.TrimPrefix(ref, "docker://"), want, explicit, o)
 	default:
-		if strings.Contains(transport, "/") || !strings.Contains(ref, "://") && !knownTransportLike(transport) {
-			im, err = openRegistry(ctx, ref, want, explicit, o)
-			break
-		}
 		return nil, fmt.Errorf("image %q: unknown transport %q (use docker://, oci:, oci-archive: or docker-archive:, or a bare reference such as alpine:3.20)", ref, transport+":")
 	}
 	if err != nil {
@@ -178,6 +235,21 @@ func Open(ctx context.Context, ref string, o Options) (*Image, error) {
 	}
 	im.Ref = ref
 	return im, nil
+}
+
+// IsRegistry reports whether Open reads ref from a registry: docker://,
+// or a bare reference (alpine:3.20, ghcr.io/o/r@sha256:...). Only a
+// registry's blobs are fetched and cached.
+func IsRegistry(ref string) bool {
+	if strings.HasPrefix(ref, "docker://") {
+		return true
+	}
+	transport, _, _ := strings.Cut(ref, ":")
+	switch transport {
+	case "oci", "oci-archive", "docker-archive":
+		return false
+	}
+	return strings.Contains(transport, "/") || !strings.Contains(ref, "://") && !knownTransportLike(transport)
 }
 
 // knownTransportLike tells a transport-like prefix that ext4pack does

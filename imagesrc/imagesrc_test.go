@@ -208,3 +208,46 @@ func TestOpenRefs(t *testing.T) {
 		}
 	}
 }
+
+// TestIsRegistry: which references are fetched (and cached).
+func TestIsRegistry(t *testing.T) {
+	for ref, want := range map[string]bool{
+		"docker://debian:12":             true,
+		"alpine:3.20":                    true,
+		"ghcr.io/o/r@sha256:0123":        true,
+		"localhost:5000/x:y":             true,
+		"docker:5000/x:y":                true, // a host named docker
+		"oci:./layout:v1":                false,
+		"oci-archive:a.tar":              false,
+		"docker-archive:a.tar:debian:12": false,
+		"dir:/x":                         false,
+		"containers-storage:x":           false,
+	} {
+		if got := IsRegistry(ref); got != want {
+			t.Errorf("IsRegistry(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}
+
+// TestContentRange reads Content-Range as 206 and 416 answers write it.
+func TestContentRange(t *testing.T) {
+	for in, want := range map[string][3]int64{
+		"bytes 0-99/1000":    {0, 1000, 1},
+		"bytes 500-999/1000": {500, 1000, 1},
+		"bytes 500-999/*":    {500, -1, 1},
+		"bytes */1000":       {-1, 1000, 1},
+		"bytes 1-2":          {0, 0, 0},
+		"items 0-1/2":        {0, 0, 0},
+		"bytes x-1/2":        {0, 0, 0},
+		"bytes 0-1/lots":     {0, 0, 0},
+	} {
+		first, size, ok := contentRange(in)
+		okN := int64(0)
+		if ok {
+			okN = 1
+		}
+		if got := [3]int64{first, size, okN}; got != want {
+			t.Errorf("contentRange(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -17,6 +18,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/ext4pack/ext4pack/blobstore"
 )
 
 // retryBackoff is how a registry that does not answer is retried: three
@@ -82,64 +85,280 @@ func (c *tries) String() string {
 	return fmt.Sprintf("tried %d times over %.1f s", c.max, c.span.Seconds())
 }
 
+// registry is one repository of a registry, with the cache in front of
+// it: manifests and configs are read from the cache when it has them,
+// else fetched and put in it.
+type registry struct {
+	ref   name.Reference
+	o     Options
+	store *blobstore.Store
+	base  http.RoundTripper // shared by the manifests' puller and the blobs' client
+	count *tries            // the manifests' requests, for messages
+	p     *remote.Puller    // made at first use: a cached image asks nothing
+	small []v1.Hash         // the manifests and config read, touched again at the end
+}
+
 func openRegistry(ctx context.Context, s string, want v1.Platform, explicit bool, o Options) (*Image, error) {
 	ref, err := name.ParseReference(s)
 	if err != nil {
 		return nil, fmt.Errorf("%q is not an image reference: %w", s, err)
 	}
-	count := &tries{next: o.Transport}
-	if count.next == nil {
-		count.next = remote.DefaultTransport
+	store, spool, err := o.store()
+	if err != nil {
+		return nil, err
+	}
+	r := &registry{ref: ref, o: o, store: store, base: o.baseTransport()}
+	r.count = &tries{next: r.base}
+	im, err := r.open(ctx, want, explicit)
+	if err != nil {
+		if spool != "" {
+			os.RemoveAll(spool)
+		}
+		return nil, err
+	}
+	f, err := startFetch(ctx, r, im, spool)
+	if err != nil {
+		return nil, err // startFetch removed the spool
+	}
+	im.fetch = f
+	im.close = f.close
+	return im, nil
+}
+
+// store is the cache, or a new spool (a store in a temporary directory
+// that Close removes) without one.
+func (o Options) store() (*blobstore.Store, string, error) {
+	if o.Cache != nil {
+		return o.Cache, "", nil
+	}
+	if o.Pull == PullNever {
+		return nil, "", errors.New("pull policy never needs the cache: without one, nothing can be read")
+	}
+	dir, err := os.MkdirTemp(o.SpoolDir, "ext4pack-spool-")
+	if err != nil {
+		return nil, "", fmt.Errorf("the download spool: %w", err)
+	}
+	// The spool holds one image, whatever its size: no eviction.
+	s, err := blobstore.Open(dir, blobstore.WithMaxSize(1<<62))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", err
+	}
+	return s, dir, nil
+}
+
+// baseTransport is the HTTP transport under the registry's
+// authentication: Jobs connections at most, all of them kept alive
+// between requests (net/http keeps 2 by default).
+func (o Options) baseTransport() http.RoundTripper {
+	if o.Transport != nil {
+		return o.Transport
+	}
+	t := remote.DefaultTransport.(*http.Transport).Clone()
+	t.MaxConnsPerHost = o.jobs()
+	t.MaxIdleConnsPerHost = o.jobs()
+	return t
+}
+
+// puller is go-containerregistry's client for manifests, made once.
+func (r *registry) puller() (*remote.Puller, error) {
+	if r.p != nil {
+		return r.p, nil
 	}
 	opts := []remote.Option{
-		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
 		remote.WithRetryBackoff(retryBackoff),
 		remote.WithRetryPredicate(retryable),
-		remote.WithTransport(count),
+		remote.WithTransport(r.count),
 	}
-	if o.UserAgent != "" {
-		opts = append(opts, remote.WithUserAgent(o.UserAgent))
+	if r.o.UserAgent != "" {
+		opts = append(opts, remote.WithUserAgent(r.o.UserAgent))
 	}
 	p, err := remote.NewPuller(opts...)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := p.Get(ctx, ref)
+	r.p = p
+	return p, nil
+}
+
+// cacheName is the name under which the cache keeps what a tag pointed
+// at: the reference in full ("index.docker.io/library/alpine:3.20").
+func (r *registry) cacheName() string { return "tag " + r.ref.Name() }
+
+// open resolves the reference to an image: through the cache where the
+// pull policy allows, else at the registry.
+func (r *registry) open(ctx context.Context, want v1.Platform, explicit bool) (*Image, error) {
+	top, raw, err := r.top(ctx)
 	if err != nil {
-		return nil, registryError(ref, count, err)
+		return nil, err
 	}
 	open := func(ctx context.Context, d v1.Descriptor) (io.ReadCloser, int64, error) {
-		if len(d.URLs) > 0 {
-			return nil, 0, fmt.Errorf("blob %s lives at %s, outside the registry (a foreign layer)", short(d.Digest), d.URLs[0])
+		if raw != nil && d.Digest == top.Digest {
+			return io.NopCloser(bytes.NewReader(raw)), int64(len(raw)), nil
 		}
-		l, err := p.Layer(ctx, ref.Context().Digest(d.Digest.String()))
+		return r.openSmall(ctx, d)
+	}
+	r.small = append(r.small, top.Digest)
+	im, err := resolve(ctx, top, open, want, explicit)
+	if err != nil {
+		return nil, err
+	}
+	if raw != nil {
+		// Fetched from the registry, and read through: keep it for the
+		// next PullMissing. Failing to is no reason to fail the build.
+		if r.putSmall(top.Digest, raw) == nil {
+			if _, isTag := r.ref.(name.Tag); isTag {
+				_ = r.store.SetName(r.cacheName(), blobstore.Digest(top.Digest.String()))
+			}
+		}
+	}
+	return im, nil
+}
+
+// top is the descriptor the reference names: a digest as it is, a tag
+// through the cache (PullMissing, PullNever) or the registry. raw is the
+// manifest when the registry was asked for it.
+func (r *registry) top(ctx context.Context) (v1.Descriptor, []byte, error) {
+	if dg, ok := r.ref.(name.Digest); ok {
+		h, err := v1.NewHash(dg.DigestStr())
 		if err != nil {
-			return nil, 0, registryError(ref, count, err)
+			return v1.Descriptor{}, nil, err
+		}
+		// Size -1: the cache's file or the registry's answer, checked
+		// against the digest.
+		return v1.Descriptor{Digest: h, Size: -1}, nil, nil
+	}
+	if r.o.Pull != PullAlways {
+		d, err := r.store.Lookup(r.cacheName())
+		if err == nil {
+			if h, err := v1.NewHash(d.String()); err == nil {
+				c, err := r.store.ReaderAt(d)
+				if err == nil {
+					c.Close()
+				}
+				if err == nil || r.o.Pull == PullNever {
+					return v1.Descriptor{Digest: h, Size: -1}, nil, nil
+				}
+			}
+		}
+		if r.o.Pull == PullNever {
+			return v1.Descriptor{}, nil, fmt.Errorf("the cache (%s) has no manifest for %s, and the pull policy never asks the registry", r.store.Dir(), r.ref.Name())
+		}
+	}
+	p, err := r.puller()
+	if err != nil {
+		return v1.Descriptor{}, nil, err
+	}
+	desc, err := p.Get(ctx, r.ref)
+	if err != nil {
+		return v1.Descriptor{}, nil, registryError(r.ref, r.count, err)
+	}
+	return desc.Descriptor, desc.Manifest, nil
+}
+
+// openSmall opens a manifest, an index or a config: from the cache, else
+// from the registry, putting it in the cache. The caller checks it.
+func (r *registry) openSmall(ctx context.Context, d v1.Descriptor) (io.ReadCloser, int64, error) {
+	if len(d.URLs) > 0 {
+		return nil, 0, fmt.Errorf("blob %s lives at %s, outside the registry (a foreign layer)", short(d.Digest), d.URLs[0])
+	}
+	r.small = append(r.small, d.Digest)
+	if c, err := r.store.ReaderAt(blobstore.Digest(d.Digest.String())); err == nil {
+		return readerAtCloser{io.NewSectionReader(c, 0, c.Size()), c}, c.Size(), nil
+	}
+	if r.o.Pull == PullNever {
+		return nil, 0, fmt.Errorf("blob %s is not in the cache (%s), and the pull policy never asks the registry", d.Digest, r.store.Dir())
+	}
+	p, err := r.puller()
+	if err != nil {
+		return nil, 0, err
+	}
+	var raw []byte
+	if d.MediaType == "" || isIndex(d.MediaType) || isManifest(d.MediaType) {
+		sub, err := p.Get(ctx, r.ref.Context().Digest(d.Digest.String()))
+		if err != nil {
+			return nil, 0, registryError(r.ref, r.count, err)
+		}
+		raw = sub.Manifest
+	} else {
+		l, err := p.Layer(ctx, r.ref.Context().Digest(d.Digest.String()))
+		if err != nil {
+			return nil, 0, registryError(r.ref, r.count, err)
 		}
 		rc, err := l.Compressed()
 		if err != nil {
-			return nil, 0, registryError(ref, count, err)
+			return nil, 0, registryError(r.ref, r.count, err)
 		}
-		return rc, d.Size, nil
+		raw, err = readBlob(rc, "config", d.Size, d.Digest)
+		if err != nil {
+			return nil, 0, err
+		}
 	}
-	// The manifest was fetched by Get; hand it to resolve as a blob.
-	first := desc.Descriptor
-	got := desc.Manifest
-	openFirst := func(ctx context.Context, d v1.Descriptor) (io.ReadCloser, int64, error) {
-		if d.Digest == first.Digest {
-			return io.NopCloser(bytes.NewReader(got)), int64(len(got)), nil
-		}
-		if d.MediaType == "" || isIndex(d.MediaType) || isManifest(d.MediaType) {
-			sub, err := p.Get(ctx, ref.Context().Digest(d.Digest.String()))
-			if err != nil {
-				return nil, 0, registryError(ref, count, err)
-			}
-			return io.NopCloser(bytes.NewReader(sub.Manifest)), int64(len(sub.Manifest)), nil
-		}
-		return open(ctx, d)
+	// Cached only if it is what the descriptor says (Commit checks);
+	// the caller's own check then tells the user.
+	_ = r.putSmall(d.Digest, raw)
+	return io.NopCloser(bytes.NewReader(raw)), int64(len(raw)), nil
+}
+
+// touchSmall marks the manifests and the config as the most recently
+// used blobs, once the layers have been: the least recently used go
+// first, and a few kB that resolve an image are worth more than any one
+// of its layers.
+func (r *registry) touchSmall() {
+	for _, h := range r.small {
+		r.store.Touch(blobstore.Digest(h.String()))
 	}
-	return resolve(ctx, first, openFirst, want, explicit)
+}
+
+// putSmall puts a small blob in the cache. Another process writing it
+// at the same time is no error: one of the two copies is kept.
+func (r *registry) putSmall(h v1.Hash, b []byte) error {
+	d, err := blobstore.ParseDigest(h.String())
+	if err != nil {
+		return err
+	}
+	w, err := r.store.Writer(d.String())
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if _, err := w.WriteAt(b, 0); err != nil {
+		return err
+	}
+	return w.Commit(int64(len(b)), d)
+}
+
+type readerAtCloser struct {
+	*io.SectionReader
+	c io.Closer
+}
+
+func (r readerAtCloser) Close() error { return r.c.Close() }
+
+// blobClient returns an HTTP client authenticated for pulls from the
+// repository, for the layers' own requests (ranges, resumes), and the
+// blob's URL. Making it asks the registry (the auth handshake).
+func (r *registry) blobClient(ctx context.Context) (*http.Client, error) {
+	auth, err := authn.DefaultKeychain.Resolve(r.ref.Context())
+	if err != nil {
+		return nil, err
+	}
+	rt := r.base
+	if r.o.UserAgent != "" {
+		rt = transport.NewUserAgent(rt, r.o.UserAgent)
+	}
+	t, err := transport.NewWithContext(ctx, r.ref.Context().Registry, auth, rt, []string{r.ref.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: t}, nil
+}
+
+// blobURL is where the registry serves the blob h.
+func (r *registry) blobURL(h v1.Hash) string {
+	reg := r.ref.Context().Registry
+	return fmt.Sprintf("%s://%s/v2/%s/blobs/%s", reg.Scheme(), reg.RegistryStr(), r.ref.Context().RepositoryStr(), h)
 }
 
 // registryError says what a registry's refusal means for the user.

@@ -18,7 +18,8 @@ func makeBundleCommand(s *session) *cli.Command {
 		Usage: "write a microVM image bundle (.tar.zst of manifest.json and rootfs.ext4) from a rootfs tar or a container image",
 		UsageText: "ext4pack make-bundle (--rootfs-tar FILE|- | --image REF) --name NAME [--platform P] [--distro D] [--arch A]\n" +
 			"     [--kernel-ref K] [--description TEXT] [--size SIZE] [--inodes N] [--label L] [--uuid U] [--out PATH]\n" +
-			"     [--agent-bin PATH] [--init-bin PATH] [--no-agents] [--no-grow] [--compression LEVEL] [--json] [--verbose]",
+			"     [--agent-bin PATH] [--init-bin PATH] [--no-agents] [--no-grow] [--compression LEVEL] [--json] [--verbose]\n" +
+			"     [--pull always|missing|never] [--jobs N] [--cache DIR | --no-cache] [--cache-max SIZE]",
 		Description: `Prints three lines on stdout (path, sha256, size), or with --json a catalog entry.
 Examples:
    docker export $(docker create debian:bookworm) | ext4pack make-bundle --rootfs-tar - --name debian-12

@@ -24,6 +24,11 @@ func imageFlags() []cli.Flag {
 		&cli.Uint64Flag{Name: "inodes", Usage: "inode count (default: 1.5x the entries, at least one per 16 KiB)"},
 		&cli.StringFlag{Name: "label", Usage: "volume label, at most 16 bytes"},
 		&cli.StringFlag{Name: "uuid", Usage: "filesystem UUID (default: derived from the input, so equal input gives an equal image)"},
+		&cli.StringFlag{Name: "pull", Usage: "when to ask the registry: always, missing (the default: a tag's cached manifest will do) or never (offline, from the cache)"},
+		&cli.IntFlag{Name: "jobs", Value: 6, Usage: "connections to the registry, 1 to 64"},
+		cacheDirFlag(),
+		&cli.BoolFlag{Name: "no-cache", Usage: "keep no blob: download to a temporary spool, removed at the end"},
+		&cli.StringFlag{Name: "cache-max", Usage: "the blob cache's cap, least recently used evicted beyond it (default: $" + cacheMaxEnv + ", else 10 GiB)"},
 	}
 }
 
@@ -31,7 +36,7 @@ func imageCommand(s *session) *cli.Command {
 	return &cli.Command{
 		Name:      "image",
 		Usage:     "write an ext4 image from a rootfs tar or a container image",
-		UsageText: "ext4pack image (--rootfs-tar FILE|- | --image REF) --out IMAGE [--platform P] [--size SIZE] [--inodes N] [--label L] [--uuid U]",
+		UsageText: "ext4pack image (--rootfs-tar FILE|- | --image REF) --out IMAGE [--platform P] [--size SIZE] [--inodes N] [--label L] [--uuid U] [--pull always|missing|never] [--jobs N] [--cache DIR | --no-cache] [--cache-max SIZE]",
 		Description: `Examples:
    docker export $(docker create debian:bookworm) | ext4pack image --rootfs-tar - --out rootfs.ext4
    ext4pack image --image docker://debian:bookworm --out rootfs.ext4
@@ -107,6 +112,11 @@ func buildOptions(c *cli.Context) (ext4pack.Options, error) {
 		}
 		o.UUID = &b
 	}
+	f, err := fetchOptions(c)
+	if err != nil {
+		return o, err
+	}
+	o.Fetch = f
 	if s, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok && s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
@@ -117,6 +127,42 @@ func buildOptions(c *cli.Context) (ext4pack.Options, error) {
 	}
 	o.Warn = func(m string) { fmt.Fprintf(c.App.ErrWriter, "ext4pack: warning: %s\n", m) }
 	return o, nil
+}
+
+// fetchOptions reads the flags of a registry's fetch and cache. They
+// need --image: a tar is neither fetched nor cached.
+func fetchOptions(c *cli.Context) (ext4pack.FetchOptions, error) {
+	var f ext4pack.FetchOptions
+	for _, name := range []string{"pull", "jobs", "cache", "no-cache", "cache-max"} {
+		if c.IsSet(name) && c.String("image") == "" {
+			return f, usagef("--%s is for a registry's image; it needs --image", name)
+		}
+	}
+	if p := c.String("pull"); p != "" {
+		if p != "always" && p != "missing" && p != "never" {
+			return f, usagef("--pull %q: use always, missing or never", p)
+		}
+		f.Pull = p
+	}
+	if c.IsSet("jobs") {
+		if n := c.Int("jobs"); n < 1 || n > 64 {
+			return f, usagef("--jobs %d: out of range 1..64", n)
+		}
+		f.Jobs = c.Int("jobs")
+	}
+	f.CacheDir, f.NoCache = c.String("cache"), c.Bool("no-cache")
+	switch {
+	case f.NoCache && f.CacheDir != "":
+		return f, usagef("--cache and --no-cache contradict each other; give one")
+	case f.NoCache && f.Pull == "never":
+		return f, usagef("--pull never builds from the cache, which --no-cache turns off")
+	}
+	max, err := cacheMax(c)
+	if err != nil {
+		return f, err
+	}
+	f.CacheMaxSize = max
+	return f, nil
 }
 
 // source is the input the flags name: a tar file, which the library

@@ -48,11 +48,11 @@ func TestSourceDamage(t *testing.T) {
 		// msg replaces a fault's message where the source says it in
 		// other words. A docker save archive names its layers by their
 		// uncompressed digest, so a layer cut short there fails its
-		// blob's digest. go-containerregistry checks a registry's layer
-		// blobs against their digest (not their size) before imagesrc
-		// does, and says so in its own words, for a short blob too: the
-		// registry serves it whole, with its own length.
+		// blob's digest. A registry serves a blob cut short whole, with
+		// its own length, which ext4pack refuses before reading it.
 		msg map[string]string
+		// args are the flags each build of the source takes.
+		args func(t *testing.T) []string
 	}
 	sources := []source{
 		{name: "oci", make: func(t *testing.T, lay, layer string, damage func([]byte) []byte) string {
@@ -85,9 +85,19 @@ func TestSourceDamage(t *testing.T) {
 				editFile(t, reg.BlobPath(layer), damage)
 			}
 			return ref
-		}, msg: map[string]string{"tampered": "error verifying sha256 checksum", "truncated": "error verifying sha256 checksum"}},
+		}, msg: map[string]string{
+			"tampered":  "blob does not match its digest: the registry sent bytes whose sha256 is",
+			"truncated": "blob does not match its digest: the registry serves",
+		},
+			// A cache of each build's own: the undamaged build's cache
+			// holds the good blob, which the damaged build would read
+			// instead of what the registry now serves.
+			args: func(t *testing.T) []string { return []string{"--cache", t.TempDir()} }},
 	}
 	for _, src := range sources {
+		if src.args == nil {
+			src.args = func(*testing.T) []string { return nil }
+		}
 		for _, f := range faults {
 			t.Run(src.name+"/"+f.name, func(t *testing.T) {
 				// A layer of its own: a registry stores a blob once, for
@@ -103,13 +113,13 @@ func TestSourceDamage(t *testing.T) {
 				if f.damage != nil {
 					ref := src.make(t, lay.Dir, layer, nil)
 					out := filepath.Join(t.TempDir(), "out.img")
-					if code, _, stderr := runCLI(t, "image", "--image", ref, "--out", out); code != 0 {
+					if code, _, stderr := runCLI(t, append([]string{"image", "--image", ref, "--out", out}, src.args(t)...)...); code != 0 {
 						t.Fatalf("undamaged %s: exit %d: %s", ref, code, stderr)
 					}
 				}
 				ref := src.make(t, lay.Dir, layer, f.damage)
 				dir := t.TempDir()
-				code, stdout, stderr := runCLI(t, "image", "--image", ref, "--out", filepath.Join(dir, "out.img"))
+				code, stdout, stderr := runCLI(t, append([]string{"image", "--image", ref, "--out", filepath.Join(dir, "out.img")}, src.args(t)...)...)
 				t.Logf("%s", strings.TrimSpace(stderr))
 				want := f.msg
 				if w, ok := src.msg[f.name]; ok {

@@ -52,6 +52,7 @@ func newApp(s *session, stdout, stderr io.Writer) *cli.App {
 			imageCommand(s),
 			makeBundleCommand(s),
 			inspectCommand(s),
+			cacheCommand(),
 			versionCommand(),
 		},
 		// Errors are printed once, by main, with the right exit code.
@@ -63,6 +64,9 @@ func newApp(s *session, stdout, stderr io.Writer) *cli.App {
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = app.OnUsageError
+		for _, sub := range cmd.Subcommands {
+			sub.OnUsageError = app.OnUsageError
+		}
 	}
 	return app
 }

@@ -22,11 +22,29 @@ type progress struct {
 	last  time.Time
 	stage string // what the line last showed: its first argument
 	shown bool
-	// The job the time left is estimated for: its first report's time
-	// and bytes, and its total (a new total starts a new job).
-	jobStart time.Time
-	jobFrom  int64
-	jobTotal int64
+	// The jobs the time left is estimated for: the build (or the
+	// bundle's hashing, compressing), and an image's download.
+	build, fetch eta
+}
+
+// eta estimates a job's time left from its rate so far: from its first
+// report's time and bytes. A new total starts a new job.
+type eta struct {
+	start       time.Time
+	from, total int64
+}
+
+// left is ", 12s left", or "" until a second has passed.
+func (e *eta) left(now time.Time, done, total int64) string {
+	if total != e.total || done < e.from {
+		*e = eta{start: now, from: done, total: total}
+	}
+	el, d := now.Sub(e.start), done-e.from
+	if el <= time.Second || d <= 0 {
+		return ""
+	}
+	rest := time.Duration(float64(el) * float64(total-done) / float64(d))
+	return ", " + rest.Round(time.Second).String() + " left"
 }
 
 func newProgress(c *cli.Context) *progress {
@@ -71,6 +89,7 @@ func (p *progress) done() {
 
 // report shows a library progress report: with a known total, the
 // percentage and the time left at the rate so far; else the bytes done.
+// An image being downloaded shows the download too, which runs ahead.
 func (p *progress) report(r ext4pack.Progress) {
 	if p == nil || !p.on {
 		return
@@ -81,14 +100,10 @@ func (p *progress) report(r ext4pack.Progress) {
 	}
 	p.mu.Lock()
 	now := time.Now()
-	if r.Total != p.jobTotal || r.Done < p.jobFrom {
-		p.jobStart, p.jobFrom, p.jobTotal = now, r.Done, r.Total
-	}
-	left := ""
-	if el, done := now.Sub(p.jobStart), r.Done-p.jobFrom; el > time.Second && done > 0 {
-		rest := time.Duration(float64(el) * float64(r.Total-r.Done) / float64(done))
-		left = ", " + rest.Round(time.Second).String() + " left"
+	line := fmt.Sprintf("%d%% of %s%s", 100*r.Done/r.Total, humanBytes(uint64(r.Total)), p.build.left(now, r.Done, r.Total))
+	if r.FetchTotal > 0 && r.Fetched < r.FetchTotal {
+		line = fmt.Sprintf("built %s; downloaded %d%% of %s%s", line, 100*r.Fetched/r.FetchTotal, humanBytes(uint64(r.FetchTotal)), p.fetch.left(now, r.Fetched, r.FetchTotal))
 	}
 	p.mu.Unlock()
-	p.show("%s: %d%% of %s%s", r.Stage, 100*r.Done/r.Total, humanBytes(uint64(r.Total)), left)
+	p.show("%s: %s", r.Stage, line)
 }
