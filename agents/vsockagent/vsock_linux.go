@@ -4,15 +4,17 @@ package main
 
 import (
 	"fmt"
-	"golang.org/x/sys/unix"
 	"net"
 	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-type vsockAddr struct{ cid, port uint32 } // one end of an AF_VSOCK connection
+// vsockAddr is one end of an AF_VSOCK connection.
+type vsockAddr struct{ cid, port uint32 }
 
 func (a vsockAddr) Network() string { return "vsock" }
 func (a vsockAddr) String() string  { return fmt.Sprintf("%d:%d", a.cid, a.port) }
