@@ -15,8 +15,9 @@ import (
 
 // maxAhead bounds how many gzip layers inflate ahead of the one being
 // built. Each holds its blob's read-ahead (8 MiB), a 1 MiB input buffer,
-// its decoder and 1 MiB of spool in memory, the rest of it on disk: two
-// keep `image --image` within SPEC's 96 MiB at any core count.
+// its decoder and 1 MiB of spool in memory, the rest of it on disk: one
+// keeps `image --image` within SPEC's 96 MiB at any core count (two
+// reached 107 MiB).
 const maxAhead = 1
 
 // aheadLayers opens the gzip layers after the one being built and

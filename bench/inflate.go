@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // The inflate phase (issue 21): inflate's BenchmarkGunzip on the Debian
@@ -42,6 +43,24 @@ type inflateResult struct {
 	benchErr            string // why the Go benchmark gave no figures
 	runs                []*gzipRun
 	prevBin             string
+	// The two binaries' version stamps ("ext4pack v1.2.3"). The version
+	// salts the derived UUID and hash seed, so only binaries stamped alike
+	// can write the same image: build the baseline with the same VERSION.
+	thisVer, prevVer string
+}
+
+// comparable says whether the two binaries' images can be compared byte
+// for byte.
+func (ir *inflateResult) comparable() bool { return ir.thisVer == ir.prevVer }
+
+// versionOf is the first line of `bin version`: ext4pack and its stamp.
+func versionOf(ctx context.Context, bin string) string {
+	out, err := exec.CommandContext(ctx, bin, "version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
 }
 
 const (
@@ -52,7 +71,10 @@ const (
 var gunzipLine = regexp.MustCompile(`(?m)^BenchmarkGunzip/decoder=(\w+)(?:-\d+)?\s+\d+\s+\d+ ns/op\s+([0-9.]+) MB/s`)
 
 func runInflate(ctx context.Context, c config, work, debTar string) (*inflateResult, error) {
-	res := &inflateResult{prevBin: c.prevBin}
+	res := &inflateResult{prevBin: c.prevBin, thisVer: versionOf(ctx, c.bin)}
+	if c.prevBin != "" {
+		res.prevVer = versionOf(ctx, c.prevBin)
+	}
 	dir := filepath.Join(work, "inflate")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -206,7 +228,12 @@ func (r *report) inflateTable(b *bytes.Buffer) {
 	if ir.prevBin == "" {
 		p("No binary from before issue 21 was given (-prevbin): no baseline in this run.\n\n")
 	} else {
-		p("\"Before\" is `%s`, run in turn with this build; the images must be the same.\n\n", ir.prevBin)
+		p("\"Before\" is `%s`, run in turn with this build; the images must be the same. ", ir.prevBin)
+		if ir.comparable() {
+			p("Both binaries are stamped `%s`: the version salts the derived UUID and hash seed, so the baseline was built with this build's VERSION to compare the images.\n\n", ir.thisVer)
+		} else {
+			p("The images were not compared: the binaries are stamped `%s` and `%s`, and the version salts the derived UUID and hash seed. Build the baseline with the same VERSION (`make build VERSION=...`, and `make bench VERSION=...`) to compare them.\n\n", ir.thisVer, ir.prevVer)
+		}
 	}
 	p("| input | binary | wall | CPU | peak RSS | wall vs before | image |\n|---|---|---:|---:|---:|---:|---|\n")
 	for _, x := range ir.runs {
@@ -216,8 +243,12 @@ func (r *report) inflateTable(b *bytes.Buffer) {
 		vs, same := "-", "-"
 		if o := ir.run(x.input, "(before issue 21: -prevbin)"); o != nil && o != x {
 			vs = fmt.Sprintf("%.3fx", x.samples.wall().Seconds()/o.samples.wall().Seconds())
-			same = "the same"
-			if o.sum != x.sum {
+			switch {
+			case !ir.comparable():
+				same = "not compared"
+			case o.sum == x.sum:
+				same = "the same"
+			default:
 				same = "**differs**"
 			}
 		}
@@ -264,11 +295,15 @@ func (r *report) inflateTargets() []targetRow {
 		switch {
 		case a == nil || b == nil:
 			rows = append(rows, targetRow{t.target, "not measured: no baseline (-prevbin)", notMeasured})
-		case a.sum != b.sum:
+		case ir.comparable() && a.sum != b.sum:
 			rows = append(rows, targetRow{t.target, "the images differ", notMet})
 		default:
 			x := a.samples.wall().Seconds() / b.samples.wall().Seconds()
-			rows = append(rows, targetRow{t.target, fmt.Sprintf("%.3fx (%s vs %s)", x, secs(a.samples.wall()), secs(b.samples.wall())), judge(x <= 0.65)})
+			m := fmt.Sprintf("%.3fx (%s vs %s), the same image", x, secs(a.samples.wall()), secs(b.samples.wall()))
+			if !ir.comparable() {
+				m = fmt.Sprintf("%.3fx (%s vs %s); the images not compared (version stamps differ)", x, secs(a.samples.wall()), secs(b.samples.wall()))
+			}
+			rows = append(rows, targetRow{t.target, m, judge(x <= 0.65)})
 		}
 	}
 	if a := ir.run(gzLayout, "(this build)"); a == nil {

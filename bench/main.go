@@ -30,7 +30,8 @@
 //   - make-bundle's peak memory and workers on a tar of 1 GiB of text at
 //     GOMAXPROCS 2 and 16, against -oldbin (the binary before the memory
 //     budget) when given, with GOMEMLIMIT=512MiB, and in cgroups of 512
-//     and 256 MiB where the harness can make them;
+//     and 256 MiB where the harness can make them; then the same on the
+//     pulls phase's image of five gzip layers (issue 21);
 //   - `ext4pack image` on generated tars of 10k, 100k and 1M small files and
 //     one with a 100,000-entry directory, against a near-empty tar, for the
 //     time and memory an entry costs;
@@ -100,6 +101,8 @@ func main() {
 			exit(profileImageMain(os.Args[2:]))
 		case "download":
 			exit(downloadMain(os.Args[2:]))
+		case "pulls-layout":
+			exit(pullsLayoutMain(os.Args[2:]))
 		}
 	}
 	c, err := parseFlags(os.Args[1:])
@@ -282,7 +285,7 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 	if !c.skipped("memory") {
-		if r.memory, err = runMemory(ctx, c, work); err != nil {
+		if r.memory, err = runMemory(ctx, c, work, deb.path); err != nil {
 			return err
 		}
 	}

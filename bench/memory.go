@@ -26,8 +26,11 @@ import (
 // same run; at each, with the default budget (a quarter of the machine's
 // memory), with GOMEMLIMIT=512MiB and inside a cgroup of 512 MiB; and
 // inside a cgroup of 256 MiB, where the machine lets the harness make
-// cgroups. This build runs with --verbose, which says how many workers
-// compress and why.
+// cgroups. Then the same three settings at GOMAXPROCS 2 and 16 on the
+// pulls phase's image (five gzip layers, about 1 GB of tar: the Debian
+// tree and copies of its usr), the shape of issue 21's 800 MB image. This
+// build runs with --verbose, which says how many workers compress and
+// why.
 const (
 	memoryTextBytes  = 1 << 30
 	memoryCgroupMax  = 256 << 20
@@ -52,17 +55,36 @@ type memoryRun struct {
 	failed     string // why make-bundle failed, when it did
 }
 
+// frames is how many frames the bundle's image has, as --verbose says.
+func (r *memoryRun) frames() int {
+	m := framesIn.FindStringSubmatch(r.why)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+var framesIn = regexp.MustCompile(`(\d+) frames of`)
+
 // memoryResult is the memory phase.
 type memoryResult struct {
 	tarSize int64
 	runs    []*memoryRun
 	oldBin  string // "" when not given
+
+	// The pulls phase's image: its layers' uncompressed and compressed sizes,
+	// and its runs (this build only), or why there are none.
+	imageBytes, imageGz int64
+	imageRuns           []*memoryRun
+	imageErr            string
 }
 
 // runMemory generates the text tar in work and runs make-bundle on it:
 // the binary under test and the old one at GOMAXPROCS 2 and 16, then the
-// binary under test in a 256 MiB cgroup. Each once: a run takes a minute.
-func runMemory(ctx context.Context, c config, work string) (*memoryResult, error) {
+// binary under test in a 256 MiB cgroup; then the five-layer image made
+// from debTar. Each once: a run takes a minute.
+func runMemory(ctx context.Context, c config, work, debTar string) (*memoryResult, error) {
 	res := &memoryResult{oldBin: c.oldBin}
 	tarPath := filepath.Join(work, "text-1g.tar")
 	n, err := writeTextTar(tarPath, memoryTextBytes)
@@ -73,8 +95,9 @@ func runMemory(ctx context.Context, c config, work string) (*memoryResult, error
 	logf("generated a tar of %s of text (%s)", mib(memoryTextBytes), mib(n))
 	defer os.Remove(tarPath)
 
+	src := []string{"--rootfs-tar", tarPath, "--name", "text"}
 	bundle := func(r *memoryRun, bin, dir string) error {
-		out := filepath.Join(dir, "text.tar.zst")
+		out := filepath.Join(dir, "bundle.tar.zst")
 		defer os.Remove(out)
 		env := []string{"GOMAXPROCS=" + strconv.Itoa(r.gomaxprocs)}
 		if r.cgroup != "" {
@@ -83,7 +106,7 @@ func runMemory(ctx context.Context, c config, work string) (*memoryResult, error
 		if r.memLimit != "" {
 			env = append(env, "GOMEMLIMIT="+r.memLimit)
 		}
-		args := []string{"make-bundle", "--rootfs-tar", tarPath, "--name", "text", "--no-agents", "--out", out}
+		args := append(append([]string{"make-bundle"}, src...), "--no-agents", "--out", out)
 		if bin == c.bin {
 			args = append(args, "--verbose")
 		}
@@ -158,7 +181,76 @@ func runMemory(ctx context.Context, c config, work string) (*memoryResult, error
 	r := &memoryRun{label: "(this build) in a 256 MiB cgroup", gomaxprocs: 16, inCgroup: true}
 	res.runs = append(res.runs, r)
 	inCgroup(r, memoryCgroupMax)
+	os.Remove(tarPath)
+
+	// The pulls phase's image. It is a side table: its failing to be made
+	// does not lose the text's figures.
+	layout := filepath.Join(work, "image-800m")
+	defer os.RemoveAll(layout)
+	if res.imageBytes, err = writeBigLayout(layout, debTar); err != nil {
+		res.imageErr = "making the layout: " + err.Error()
+		logf("memory: %s", res.imageErr)
+		return res, nil
+	}
+	sizes, err := layoutLayerSizes(filepath.Join(layout, "layout"))
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range sizes {
+		res.imageGz += n
+	}
+	logf("memory: a layout of five gzip layers, %s (%s compressed)", mib(res.imageBytes), mib(res.imageGz))
+	src = []string{"--image", "oci:" + filepath.Join(layout, "layout") + ":v1", "--name", "image"}
+	for _, procs := range []int{2, 16} {
+		for _, r := range []*memoryRun{
+			{label: "(this build)", gomaxprocs: procs},
+			{label: "(this build) GOMEMLIMIT=512MiB", gomaxprocs: procs, memLimit: "512MiB"},
+			{label: "(this build) in a 512 MiB cgroup", gomaxprocs: procs},
+		} {
+			res.imageRuns = append(res.imageRuns, r)
+			if strings.Contains(r.label, "cgroup") {
+				inCgroup(r, memoryCgroup512)
+				continue
+			}
+			if err := bundle(r, c.bin, work); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return res, nil
+}
+
+// writeBigLayout writes the pulls phase's image (pullLayers) as an OCI
+// layout in dir, tag v1, and returns its layers' uncompressed size.
+func writeBigLayout(dir, debTar string) (int64, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	layers, mb, err := pullLayers(debTar, dir)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		for _, l := range layers {
+			os.Remove(l.path)
+		}
+	}()
+	return int64(mb * 1e6), writeLayout(filepath.Join(dir, "layout"), "v1", layers, true)
+}
+
+// pullsLayoutMain is `bench pulls-layout DEBIAN.tar DIR`: it writes the
+// pulls phase's image as an OCI layout in DIR/layout (tag v1), to measure
+// by hand what the bench measures.
+func pullsLayoutMain(args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: bench pulls-layout DEBIAN.tar DIR")
+	}
+	n, err := writeBigLayout(args[1], args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s/layout:v1: five gzip layers, %s of tar\n", args[1], mib(n))
+	return nil
 }
 
 // workersLine is make-bundle --verbose's line on the compression workers.

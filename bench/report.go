@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -315,6 +316,64 @@ func (r *report) memoryTable(b *bytes.Buffer) {
 	if frames := (m.tarSize + memoryFrameBytes - 1) / memoryFrameBytes; w2 > 0 && w16 > 0 {
 		rounds := func(w int) int64 { return (frames + int64(w) - 1) / int64(w) }
 		p("On this machine the GOMAXPROCS 16 rows show the workers and the memory, not the speed: it has %d cores. The image holds about %d frames of 128 MiB: %d workers compress them in %d rounds, %d workers in %d, so on 16 real cores compressing would take about %.1fx less time than on 2.\n\n",
+			runtime.NumCPU(), frames, w2, rounds(w2), w16, rounds(w16), float64(rounds(w2))/float64(rounds(w16)))
+	}
+	r.memoryImageTable(b)
+}
+
+// memoryImageTable is make-bundle of the 800 MB image of issue 21: the
+// workers and memory at GOMAXPROCS 2 and 16 under each budget.
+func (r *report) memoryImageTable(b *bytes.Buffer) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	m := r.memory
+	p("#### make-bundle of the pulls phase's image\n\n")
+	if m.imageErr != "" {
+		p("Not measured: %s\n\n", m.imageErr)
+		return
+	}
+	p("`ext4pack make-bundle --image oci:LAYOUT:v1 --no-agents --verbose` of an OCI layout of the image of the pulls phase: five gzip layers, %s of tar, %s of blobs (the Debian tree and six copies of its usr, issue 21's image of 800 MB in shape). One run each, this build only.\n\n", mib(m.imageBytes), mib(m.imageGz))
+	p("| settings | GOMAXPROCS | workers | frames | wall | CPU | peak RSS | size (B) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	var sums []string
+	for _, x := range m.imageRuns {
+		switch {
+		case x.skip != "":
+			p("| %s | %d | | | not run: %s | | | |\n", x.label, x.gomaxprocs, x.skip)
+			continue
+		case x.failed != "":
+			p("| %s | %d | | | **failed**: %s | | | |\n", x.label, x.gomaxprocs, x.failed)
+			continue
+		}
+		label := x.label
+		if x.cgroup != "" {
+			label += " (`" + x.cgroup + "`)"
+		}
+		p("| %s | %d | %d | %d | %s | %s | %s | %s |\n", label, x.gomaxprocs, x.workers, x.frames(), secs(x.s.wall), secs(x.s.cpu), mib(x.s.maxRSS), commas(x.size))
+		if !slices.Contains(sums, x.sum) {
+			sums = append(sums, x.sum)
+		}
+	}
+	p("\n")
+	switch len(sums) {
+	case 0:
+	case 1:
+		p("Every run wrote the same bundle (sha256 %s...), whatever its workers.\n\n", sums[0][:12])
+	default:
+		p("**The runs wrote %d different bundles**: the bytes must not depend on the workers.\n\n", len(sums))
+	}
+	var w2, w16, frames int
+	for _, x := range m.imageRuns {
+		if x.label == "(this build)" && x.skip == "" && x.failed == "" {
+			if x.gomaxprocs == 2 {
+				w2 = x.workers
+			} else {
+				w16 = x.workers
+			}
+			frames = x.frames()
+		}
+	}
+	if w2 > 0 && w16 > 0 && frames > 0 {
+		rounds := func(w int) int { return (frames + w - 1) / w }
+		p("The GOMAXPROCS 16 rows show the workers and the memory, not the speed (%d cores here). %d frames: %d workers compress them in %d rounds, %d workers in %d, so on 16 real cores the compressing, most of make-bundle's time, would take about %.1fx less time than on 2.\n\n",
 			runtime.NumCPU(), frames, w2, rounds(w2), w16, rounds(w16), float64(rounds(w2))/float64(rounds(w16)))
 	}
 }

@@ -70,7 +70,25 @@ func fullReport() *report {
 		images:    allImages(),
 		bundle:    &bundleResult{bundle: ser(8, 300), zstd: ser(42, 100), bundleSize: 100, zstdSize: 100},
 		memory:    memRuns(&memoryRun{label: "(this build) in a 256 MiB cgroup", gomaxprocs: 16, inCgroup: true, cgroup: "/sys/fs/cgroup/x", s: sample{maxRSS: 180 << 20}}),
+		inflate:   inflateRuns(),
 		scale:     corpora("10k", "100k", "1m", "dir100k"),
+	}
+}
+
+// inflateRuns is an inflate phase whose targets are all met: both
+// binaries stamped alike, the same images, half the time.
+func inflateRuns() *inflateResult {
+	const before = "(before issue 21: -prevbin)"
+	run := func(input, label string, wall float64) *gzipRun {
+		return &gzipRun{input: input, label: label, samples: ser(wall, 80), sum: "aaaa"}
+	}
+	return &inflateResult{
+		rows:    []*inflateRow{{procs: 1, mbps: map[string][]float64{"inflate": {560}, "klauspost": {315}}}},
+		prevBin: "/old", thisVer: "ext4pack v1", prevVer: "ext4pack v1",
+		runs: []*gzipRun{
+			run(gzFlat, "(this build)", 0.5), run(gzFlat, before, 0.8),
+			run(gzLayout, "(this build)", 2), run(gzLayout, before, 4),
+		},
 	}
 }
 
@@ -88,24 +106,27 @@ func verdictOf(t *testing.T, rows []targetRow, prefix string) targetRow {
 
 func TestTargetVerdicts(t *testing.T) {
 	const (
-		tOld      = "`ext4pack image` at most 0.2x the old way"
-		tTar2ext4 = "faster than tar2ext4"
-		tMke2fs   = "at most 0.5x mke2fs"
-		tFloor    = "aim: 2x the floor"
-		tRSS      = "peak RSS at most 64 MiB (Debian tar)"
-		tFlat     = "time per entry flat"
-		tMem      = "memory grows at most 300 B"
-		tBRSS2    = "make-bundle's peak RSS at most 512 MiB on 1 GiB of text with GOMEMLIMIT=512MiB, GOMAXPROCS 2"
-		tBRSS16   = "make-bundle's peak RSS at most 512 MiB on 1 GiB of text with GOMEMLIMIT=512MiB, GOMAXPROCS 16"
-		tCg512    = "make-bundle of 1 GiB of text completes in a 512 MiB cgroup, GOMAXPROCS 16"
-		tWorkers  = "more workers at GOMAXPROCS 16 with the default budget"
-		tCgroup   = "make-bundle of 1 GiB of text completes in a 256 MiB cgroup"
-		tSize     = "bundle within 5%"
-		tTime     = "bundle in under a fifth"
-		tLayers   = "`--image oci:` at most 1.3x"
-		tIRSS     = "peak RSS of `--image oci:`"
-		tUmoci    = "at least 10x faster than umoci"
-		tOverlap  = "a pull overlaps"
+		tOld        = "`ext4pack image` at most 0.2x the old way"
+		tTar2ext4   = "faster than tar2ext4"
+		tMke2fs     = "at most 0.5x mke2fs"
+		tFloor      = "aim: 2x the floor"
+		tRSS        = "peak RSS at most 64 MiB (Debian tar)"
+		tFlat       = "time per entry flat"
+		tMem        = "memory grows at most 300 B"
+		tGzLayout   = "five gzip layers, `--image oci:`: at most 0.65x"
+		tGzFlat     = "the gzipped flat Debian tar at most 0.65x"
+		tThroughput = "inflate at least 1.4x klauspost"
+		tBRSS2      = "make-bundle's peak RSS at most 512 MiB on 1 GiB of text with GOMEMLIMIT=512MiB, GOMAXPROCS 2"
+		tBRSS16     = "make-bundle's peak RSS at most 512 MiB on 1 GiB of text with GOMEMLIMIT=512MiB, GOMAXPROCS 16"
+		tCg512      = "make-bundle of 1 GiB of text completes in a 512 MiB cgroup, GOMAXPROCS 16"
+		tWorkers    = "more workers at GOMAXPROCS 16 with the default budget"
+		tCgroup     = "make-bundle of 1 GiB of text completes in a 256 MiB cgroup"
+		tSize       = "bundle within 5%"
+		tTime       = "bundle in under a fifth"
+		tLayers     = "`--image oci:` at most 1.3x"
+		tIRSS       = "peak RSS of `--image oci:`"
+		tUmoci      = "at least 10x faster than umoci"
+		tOverlap    = "a pull overlaps"
 	)
 	setRow := func(r *report, name string, row *imageRow) {
 		for i, x := range r.images.rows {
@@ -203,6 +224,20 @@ func TestTargetVerdicts(t *testing.T) {
 		{"overlap within the noise", func(r *report) { setRow(r, iPullBuild, img(iPullBuild, 1.19)) }, tOverlap, notMet, "2% of the shorter"},
 		{"overlap without ext4pack's download", func(r *report) { setRow(r, iDownload, imgSkip(iDownload, "no registry")) }, tOverlap, notMeasured, "no registry"},
 		{"images phase skipped", func(r *report) { r.images = nil }, tUmoci, notMeasured, "-skip images"},
+
+		{"inflate layout met", nil, tGzLayout, met, "0.500x (2.00 s vs 4.00 s), the same image"},
+		{"inflate flat met", nil, tGzFlat, met, "0.625x"},
+		{"inflate: images differ", func(r *report) { r.inflate.runs[2].sum = "bbbb" }, tGzLayout, notMet, "the images differ"},
+		// The version salts the UUID and hash seed: binaries stamped
+		// differently cannot write the same image, and are judged on time
+		// alone, saying so.
+		{"inflate: stamps differ", func(r *report) {
+			r.inflate.prevVer = "ext4pack v0"
+			r.inflate.runs[2].sum = "bbbb"
+		}, tGzLayout, met, "not compared (version stamps differ)"},
+		{"inflate: too slow", func(r *report) { r.inflate.runs[0].samples = ser(0.6, 80) }, tGzFlat, notMet, "0.750x"},
+		{"inflate: no baseline", func(r *report) { r.inflate.runs = r.inflate.runs[2:3] }, tGzLayout, notMeasured, "-prevbin"},
+		{"inflate throughput met", nil, tThroughput, met, "1.78x"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
