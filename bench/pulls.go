@@ -82,27 +82,10 @@ func (pl *pullLink) row(name string) *imageRow {
 }
 
 // measured is the row called name when it has samples, else nil.
-func (pl *pullLink) measured(name string) *imageRow {
-	x := pl.row(name)
-	if x == nil || x.skip != "" || len(x.samples) == 0 {
-		return nil
-	}
-	return x
-}
+func (pl *pullLink) measured(name string) *imageRow { return measuredRow(pl.row(name)) }
 
 // why says why the row called name has no figure.
-func (pl *pullLink) why(name string) string {
-	x := pl.row(name)
-	switch {
-	case x == nil:
-		return name + " did not run"
-	case x.skip != "":
-		return name + ": " + x.skip
-	case len(x.samples) == 0:
-		return name + " has no samples"
-	}
-	return ""
-}
+func (pl *pullLink) why(name string) string { return whyNoFigure(name, pl.row(name)) }
 
 // runPulls makes the image, pushes it to a local registry, and times
 // every row of both links, taking turns, c.rounds rounds.

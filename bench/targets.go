@@ -408,17 +408,21 @@ func (r *report) imagesTargets() []targetRow {
 }
 
 // measured is the row called name when it has samples, else nil.
-func (ir *imagesResult) measured(name string) *imageRow {
-	x := ir.row(name)
+func (ir *imagesResult) measured(name string) *imageRow { return measuredRow(ir.row(name)) }
+
+// why says why the row called name has no figure.
+func (ir *imagesResult) why(name string) string { return whyNoFigure(name, ir.row(name)) }
+
+// measuredRow is x when it has samples, else nil.
+func measuredRow(x *imageRow) *imageRow {
 	if x == nil || x.skip != "" || len(x.samples) == 0 {
 		return nil
 	}
 	return x
 }
 
-// why says why the row called name has no figure.
-func (ir *imagesResult) why(name string) string {
-	x := ir.row(name)
+// whyNoFigure says why x, the row called name, has no figure, or "".
+func whyNoFigure(name string, x *imageRow) string {
 	switch {
 	case x == nil:
 		return name + " did not run"

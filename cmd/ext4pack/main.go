@@ -30,14 +30,6 @@ func (u usageError) Error() string { return u.err.Error() }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// exitError carries a specific exit code (130 and 143 after signals).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e exitError) Error() string { return e.err.Error() }
-
 func newApp(s *session, stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:  "ext4pack",
@@ -160,14 +152,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "ext4pack: %v\n", err)
-	var ue usageError
-	var ee exitError
-	switch {
-	case errors.As(err, &ue):
+	// A signal's exit code (130, 143) is the session's: it exits itself.
+	if ue := (usageError{}); errors.As(err, &ue) {
 		fmt.Fprintln(stderr, "Run 'ext4pack --help' or 'ext4pack COMMAND --help' for usage.")
 		return 2
-	case errors.As(err, &ee):
-		return ee.code
 	}
 	return 1
 }
