@@ -185,7 +185,7 @@ func runMemory(ctx context.Context, c config, work, debTar string) (*memoryResul
 
 	// The pulls phase's image. It is a side table: its failing to be made
 	// does not lose the text's figures.
-	layout := filepath.Join(work, "image-800m")
+	layout := filepath.Join(work, "pulls-image")
 	defer os.RemoveAll(layout)
 	if res.imageBytes, err = writeBigLayout(layout, debTar); err != nil {
 		res.imageErr = "making the layout: " + err.Error()
