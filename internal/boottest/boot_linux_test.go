@@ -544,8 +544,20 @@ func bootOnce(t *testing.T, env *bootEnv, g guest, image string, spec bootSpec) 
 	if spec.load {
 		extra = append(extra, "boottest.load=1")
 	}
+	logName := g.name + "-" + strings.ReplaceAll(t.Name()[strings.LastIndex(t.Name(), "/")+1:], "/", "-")
 	took, runErr := machine.run(t.Context(), extra...)
-	keepLogs(t, env.cfg.logsDir, g.name+"-"+strings.ReplaceAll(t.Name()[strings.LastIndex(t.Name(), "/")+1:], "/", "-"), machine)
+	if runErr != nil && !spec.noConsole && stalledBeforeRoot(readLog(machine.console)) {
+		// The image is as it was: nothing mounted it. Once more, and the
+		// log says so; a second stall fails as any failed boot does.
+		keepLogs(t, env.cfg.logsDir, logName+"-stalled", machine)
+		t.Logf("the kernel stalled before it mounted the root (%v); booting once more. Its console ended:\n%s",
+			strings.SplitN(runErr.Error(), "\n", 2)[0], tail([]byte(readLog(machine.console)), 2048))
+		if machine.monitor != "" {
+			os.Remove(machine.monitor)
+		}
+		took, runErr = machine.run(t.Context(), extra...)
+	}
+	keepLogs(t, env.cfg.logsDir, logName, machine)
 	console := readLog(machine.console)
 	rep := parseReport(readLog(machine.results))
 	hostChecks(&rep, g, console, spec.firstBoots, runErr == nil, spec.noConsole)

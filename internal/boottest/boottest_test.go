@@ -408,6 +408,26 @@ func TestParseReportAndJudge(t *testing.T) {
 	}
 }
 
+// TestStalledBeforeRoot: only a boot that never reached the image is
+// booted again; one whose kernel mounted the root, or tried to, is not.
+func TestStalledBeforeRoot(t *testing.T) {
+	const banner = "[    0.000000] Linux version 6.1.0-57-cloud-amd64 (debian-kernel@lists.debian.org)\n"
+	for _, c := range []struct {
+		name, console string
+		want          bool
+	}{
+		{"a soft lockup before the root", banner + "[   28.636789] watchdog: BUG: soft lockup - CPU#1 stuck for 26s! [cryptomgr_test:50]\n", true},
+		{"the root mounted", banner + "[    3.1] EXT4-fs (nvme0n1): mounted filesystem 0b1c with ordered data mode. Quota mode: none.\n", false},
+		{"the mount failed", banner + "[    3.1] EXT4-fs (nvme0n1): VFS: Can't find ext4 filesystem\n", false},
+		{"no console at all", "", false},
+		{"qemu never started the kernel", "qemu-system-x86_64: -drive: Could not open\n", false},
+	} {
+		if got := stalledBeforeRoot(c.console); got != c.want {
+			t.Errorf("%s: stalledBeforeRoot = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func TestSuspiciousExt4(t *testing.T) {
 	console := strings.Join([]string{
 		"[    1.234567] EXT4-fs (nvme0n1): mounted filesystem 0a1b-... with ordered data mode. Quota mode: none.",

@@ -252,6 +252,17 @@ func ext4Lines(console string) []string {
 	return lines
 }
 
+// stalledBeforeRoot says whether a boot that failed never reached the
+// image: the kernel started (its banner is on the console) and printed no
+// EXT4-fs line, so it never mounted the root, nor tried to. Under TCG with
+// two vCPUs on a busy two-core host the kernel now and then stalls before
+// that (a soft lockup in its own crypto self-tests, seen in CI), which
+// says nothing of the image; a boot that reached the image is never
+// retried.
+func stalledBeforeRoot(console string) bool {
+	return strings.Contains(console, "Linux version") && len(ext4Lines(console)) == 0
+}
+
 // benignExt4 are the EXT4-fs messages a clean mount, remount and unmount
 // print. Any other EXT4-fs line (an error, a warning, a journal recovery, a
 // checksum complaint) fails the boot: a fresh image that booted once must
