@@ -102,17 +102,9 @@ func runImages(ctx context.Context, c config, work, debTar string, imageSize int
 			return s, err
 		}
 	}
-	type runner struct {
-		row *imageRow
-		run func(context.Context) (sample, error)
-	}
 	var runs []runner
 	add := func(name, command, skip string, run func(context.Context) (sample, error)) {
-		r := &imageRow{name: name, command: command, skip: skip}
-		res.rows = append(res.rows, r)
-		if skip == "" {
-			runs = append(runs, runner{r, run})
-		}
+		addRow(&res.rows, &runs, name, command, skip, run)
 	}
 	add(iFlatPlain, "ext4pack image --rootfs-tar FLAT.tar --out IMAGE", "", image("--rootfs-tar", flat))
 	add(iOCIPlain, "ext4pack image --image oci:LAYOUT:debian --out IMAGE", "", image("--image", "oci:"+plain+":debian"))
@@ -200,16 +192,8 @@ func runImages(ctx context.Context, c config, work, debTar string, imageSize int
 			})
 	}
 
-	for round := 0; round < c.rounds; round++ {
-		for i := range runs {
-			r := runs[(i+round)%len(runs)]
-			s, err := r.run(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", r.row.name, err)
-			}
-			r.row.samples = append(r.row.samples, s)
-			logf("images: %-52s %7.2f s  %6.1f MiB", r.row.name, s.wall.Seconds(), float64(s.maxRSS)/(1<<20))
-		}
+	if err := takeTurns(ctx, c.rounds, "images", runs); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

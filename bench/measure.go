@@ -243,3 +243,36 @@ func medianInt(v []int64) int64 {
 	}
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
+
+// runner is one row of a phase and how to measure a sample of it.
+type runner struct {
+	row *imageRow
+	run func(context.Context) (sample, error)
+}
+
+// addRow appends a row to rows and, unless skip says why it cannot run,
+// its runner to runs.
+func addRow(rows *[]*imageRow, runs *[]runner, name, command, skip string, run func(context.Context) (sample, error)) {
+	r := &imageRow{name: name, command: command, skip: skip}
+	*rows = append(*rows, r)
+	if skip == "" {
+		*runs = append(*runs, runner{r, run})
+	}
+}
+
+// takeTurns measures every runner once a round, in turn, each round
+// starting with the next one, and logs each sample under phase.
+func takeTurns(ctx context.Context, rounds int, phase string, runs []runner) error {
+	for round := 0; round < rounds; round++ {
+		for i := range runs {
+			r := runs[(i+round)%len(runs)]
+			s, err := r.run(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.row.name, err)
+			}
+			r.row.samples = append(r.row.samples, s)
+			logf("%s: %-60s %7.2f s  %6.1f MiB", phase, r.row.name, s.wall.Seconds(), float64(s.maxRSS)/(1<<20))
+		}
+	}
+	return nil
+}

@@ -136,10 +136,6 @@ func runPulls(ctx context.Context, c config, work, debTar string) (*pullsResult,
 	rate := fmt.Sprintf(`{"type": "bandwidth", "attributes": {"rate": %d}}`, linkRateKBs)
 	cut := fmt.Sprintf(`{"type": "limit_data", "attributes": {"bytes": %d}}`, cutBytes)
 	out := filepath.Join(dir, "out.ext4")
-	type runner struct {
-		row *imageRow
-		run func(context.Context) (sample, error)
-	}
 	var runs []runner
 	for _, l := range []struct {
 		name          string
@@ -176,11 +172,7 @@ func runPulls(ctx context.Context, c config, work, debTar string) (*pullsResult,
 			return nil, err
 		}
 		add := func(name, command, skip string, run func(context.Context) (sample, error)) {
-			r := &imageRow{name: name, command: command, skip: skip}
-			pl.rows = append(pl.rows, r)
-			if skip == "" {
-				runs = append(runs, runner{r, run})
-			}
+			addRow(&pl.rows, &runs, name, command, skip, run)
 		}
 		image := func(ref string, args ...string) func(context.Context) (sample, error) {
 			return func(ctx context.Context) (sample, error) {
@@ -226,16 +218,8 @@ func runPulls(ctx context.Context, c config, work, debTar string) (*pullsResult,
 		add(pCut, "ext4pack image --image CUTHOST/bench/pull:gz --cache EMPTY --out IMAGE, CUTHOST's connections each cut after 60 MB", "",
 			fresh(cold, image(cutRef, "--cache", cold)))
 	}
-	for round := 0; round < c.rounds; round++ {
-		for i := range runs {
-			r := runs[(i+round)%len(runs)]
-			s, err := r.run(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", r.row.name, err)
-			}
-			r.row.samples = append(r.row.samples, s)
-			logf("pulls: %-60s %7.2f s  %6.1f MiB", r.row.name, s.wall.Seconds(), float64(s.maxRSS)/(1<<20))
-		}
+	if err := takeTurns(ctx, c.rounds, "pulls", runs); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
