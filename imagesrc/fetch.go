@@ -46,40 +46,13 @@ const (
 	waitPoll = 100 * time.Millisecond
 )
 
-func (o Options) jobs() int {
-	if o.Jobs > 0 {
-		return o.Jobs
-	}
-	return defaultJobs
-}
-
-func (o Options) stall() time.Duration {
-	if o.StallTimeout > 0 {
-		return o.StallTimeout
-	}
-	return defaultStall
-}
-
-func (o Options) pieceSize() int64 {
-	if o.PieceSize > 0 {
-		return o.PieceSize
-	}
-	return defaultPiece
-}
-
-func (o Options) tries() int {
-	if o.Tries > 0 {
-		return o.Tries
-	}
-	return defaultTries
-}
-
-func (o Options) backoff() time.Duration {
-	if o.Backoff > 0 {
-		return o.Backoff
-	}
-	return defaultBackoff
-}
+// The options' values, or their defaults where unset (Open's check has
+// refused the negative ones).
+func (o Options) jobs() int              { return cmp.Or(o.Jobs, defaultJobs) }
+func (o Options) stall() time.Duration   { return cmp.Or(o.StallTimeout, defaultStall) }
+func (o Options) pieceSize() int64       { return cmp.Or(o.PieceSize, defaultPiece) }
+func (o Options) tries() int             { return cmp.Or(o.Tries, defaultTries) }
+func (o Options) backoff() time.Duration { return cmp.Or(o.Backoff, defaultBackoff) }
 
 // check checks the fetching options' values.
 func (o Options) check() error {

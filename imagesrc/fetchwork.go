@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,7 +70,7 @@ func (f *fetcher) take() *piece {
 				}
 				f.probing, p.probe = true, true
 			}
-			f.queue = append(f.queue[:i], f.queue[i+1:]...)
+			f.queue = slices.Delete(f.queue, i, i+1)
 			return p
 		}
 		more := false
@@ -373,7 +374,7 @@ func (f *fetcher) rangesKnown(r rangeSupport) {
 	f.ranges = r
 	f.probing = false
 	if r == rangesNo {
-		taken := func(p *piece) bool { return !containsPiece(f.queue, p) }
+		taken := func(p *piece) bool { return !slices.Contains(f.queue, p) }
 		for _, b := range f.blobs {
 			for i := 1; i < len(b.pieces); {
 				prev, p := b.pieces[i-1], b.pieces[i]
@@ -382,30 +383,12 @@ func (f *fetcher) rangesKnown(r rangeSupport) {
 					continue
 				}
 				prev.end = p.end
-				f.queue = removePiece(f.queue, p)
-				b.pieces = append(b.pieces[:i], b.pieces[i+1:]...)
+				f.queue = slices.DeleteFunc(f.queue, func(x *piece) bool { return x == p })
+				b.pieces = slices.Delete(b.pieces, i, i+1)
 			}
 		}
 	}
 	f.broadcast()
-}
-
-func containsPiece(q []*piece, p *piece) bool {
-	for _, x := range q {
-		if x == p {
-			return true
-		}
-	}
-	return false
-}
-
-func removePiece(q []*piece, p *piece) []*piece {
-	for i, x := range q {
-		if x == p {
-			return append(q[:i], q[i+1:]...)
-		}
-	}
-	return q
 }
 
 // advance records that a piece is complete up to to.
