@@ -100,7 +100,7 @@ func growKernel(t *testing.T, env *bootEnv) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, qemu, args...).CombinedOutput()
 	log := readLog(console)
-	keepJudgeLog(t, env.cfg.logsDir, console)
+	keepLogs(t, env.cfg.logsDir, growJudgeName, vm{console: console})
 	if err != nil {
 		t.Fatalf("qemu: %v\n%s\nconsole:\n%s", err, out, log)
 	}
@@ -218,21 +218,4 @@ func buildGrowJudgeInitramfs(dst, judge, initBin string) error {
 	}
 	c.trailer()
 	return writeGzip(dst, c.buf.Bytes())
-}
-
-// keepJudgeLog copies the judge's console log into dir, if one is set.
-func keepJudgeLog(t *testing.T, dir, console string) {
-	if dir == "" {
-		return
-	}
-	b, err := os.ReadFile(console)
-	if err != nil {
-		return
-	}
-	if err := os.MkdirAll(dir, 0o755); err == nil {
-		err = os.WriteFile(filepath.Join(dir, growJudgeName+"-console.log"), b, 0o644)
-	}
-	if err != nil {
-		t.Errorf("%s: %v", envLogs, err)
-	}
 }

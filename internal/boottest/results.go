@@ -68,16 +68,8 @@ func growCheck(r *report, console string, blocks, wantBlocks uint64, grows bool)
 	} else {
 		ok = ok && lines == 0 && kernel == 0
 	}
-	res := "ok"
-	if !ok {
-		res = "fail"
-		if r.verdict == "PASS" {
-			r.verdict = "FAIL"
-		}
-	}
-	r.checks = append(r.checks, check{name: "grow-once", result: res, detail: fmt.Sprintf(
-		"the console shows %d growth lines and %d kernel resize lines (this boot grows: %v); the image has %d blocks, want %d",
-		lines, kernel, grows, blocks, wantBlocks)})
+	r.add("grow-once", ok, "the console shows %d growth lines and %d kernel resize lines (this boot grows: %v); the image has %d blocks, want %d",
+		lines, kernel, grows, blocks, wantBlocks)
 }
 
 // firstBootDone are the lines a first boot that ran to its end prints on
@@ -89,16 +81,6 @@ var firstBootDone = []string{"banger-first-boot: done", "ext4pack-init: first-bo
 // the reboot); the kernel never panicked; under ext4pack-init, the workload's
 // output and its end were logged, and the guest powered off cleanly.
 func hostChecks(r *report, g guest, console string, firstBoots int, poweredOff, noConsole bool) {
-	add := func(name string, ok bool, format string, args ...any) {
-		res := "ok"
-		if !ok {
-			res = "fail"
-			if r.verdict == "PASS" {
-				r.verdict = "FAIL"
-			}
-		}
-		r.checks = append(r.checks, check{name: name, result: res, detail: fmt.Sprintf(format, args...)})
-	}
 	n := 0
 	for _, l := range strings.Split(console, "\n") {
 		for _, d := range firstBootDone {
@@ -107,9 +89,9 @@ func hostChecks(r *report, g guest, console string, firstBoots int, poweredOff, 
 			}
 		}
 	}
-	add("first-boot-once", n == firstBoots, "the console shows %d first-boot runs, want %d", n, firstBoots)
+	r.add("first-boot-once", n == firstBoots, "the console shows %d first-boot runs, want %d", n, firstBoots)
 	panicked := strings.Contains(console, "Kernel panic") || strings.Contains(console, "Attempted to kill init")
-	add("no-kernel-panic", !panicked, "kernel panic on the console: %v", panicked)
+	r.add("no-kernel-panic", !panicked, "kernel panic on the console: %v", panicked)
 	if g.start != startWorkload {
 		return
 	}
@@ -117,10 +99,10 @@ func hostChecks(r *report, g guest, console string, firstBoots int, poweredOff, 
 	// Without a console the workload's output goes nowhere; ext4pack-init's
 	// lines reach the kernel's log.
 	marked := strings.Contains(console, workloadMarker) || noConsole
-	add("workload-logged", marked && ended != "",
+	r.add("workload-logged", marked && ended != "",
 		"marker on the console: %v; end logged: %q", strings.Contains(console, workloadMarker), ended)
 	off := strings.Contains(console, "ext4pack-init: powering off")
-	add("clean-poweroff", poweredOff && off && !panicked, "qemu exited: %v; \"powering off\" logged: %v", poweredOff, off)
+	r.add("clean-poweroff", poweredOff && off && !panicked, "qemu exited: %v; \"powering off\" logged: %v", poweredOff, off)
 }
 
 // check is one `BOOTTEST CHECK <name> <ok|fail> <detail>` line.
@@ -133,6 +115,19 @@ type report struct {
 	checks  []check
 	verdict string   // "PASS", "FAIL", or "" if the checker never got to it
 	other   []string // BOOTTEST lines of no known form
+}
+
+// add adds a check the host judged; a failed one fails a report that
+// passed.
+func (r *report) add(name string, ok bool, format string, args ...any) {
+	res := "ok"
+	if !ok {
+		res = "fail"
+		if r.verdict == "PASS" {
+			r.verdict = "FAIL"
+		}
+	}
+	r.checks = append(r.checks, check{name: name, result: res, detail: fmt.Sprintf(format, args...)})
 }
 
 // parseReport reads the checker's lines from a serial log. Lines without
