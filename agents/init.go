@@ -183,12 +183,8 @@ func initFiles(opts Options, port uint32) ([]File, error) {
 
 	case InitOpenRC:
 		// As rc-update writes them: absolute links in the runlevel's
-		// directory. Set-up in boot (in sysinit where the boot runlevel
-		// never runs: Debian's), the agent in default.
-		setup := "boot"
-		if in.Flavor == OpenRCNoBoot {
-			setup = "sysinit"
-		}
+		// directory. Set-up in its runlevel, the agent in default.
+		setup := openrcSetupLevel(in)
 		return []File{
 			regular(openrcInitDir+"/banger-network", 0o755, asset("openrc/banger-network")),
 			regular(openrcInitDir+"/banger-first-boot", 0o755, asset("openrc/banger-first-boot")),
@@ -258,13 +254,9 @@ func growFiles(in InitSystem) []File {
 			regular(unitDir+"/"+growUnit, 0o644, asset(growUnit)),
 			symlink(localFsWants+"/"+growUnit, unitDir+"/"+growUnit))
 	case InitOpenRC:
-		level := "boot"
-		if in.Flavor == OpenRCNoBoot {
-			level = "sysinit"
-		}
 		files = append(files,
 			regular(openrcInitDir+"/banger-grow-root", 0o755, asset("openrc/banger-grow-root")),
-			symlink(openrcLevelsDir+"/"+level+"/banger-grow-root", openrcInitDir+"/banger-grow-root"))
+			symlink(openrcLevelsDir+"/"+openrcSetupLevel(in)+"/banger-grow-root", openrcInitDir+"/banger-grow-root"))
 	}
 	return files
 }
@@ -280,4 +272,13 @@ var devNull = File{Path: "/dev/null", Type: TypeCharDevice, Mode: 0o666, Major: 
 
 func symlink(p, target string) File {
 	return File{Path: p, Type: TypeSymlink, Mode: symlinkPermissions, Target: target}
+}
+
+// openrcSetupLevel is the OpenRC runlevel the guest's set-up services go
+// in: boot, or sysinit where the boot runlevel never runs (Debian's).
+func openrcSetupLevel(in InitSystem) string {
+	if in.Flavor == OpenRCNoBoot {
+		return "sysinit"
+	}
+	return "boot"
 }
